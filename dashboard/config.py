@@ -1,0 +1,84 @@
+"""Settings, from (lowest to highest precedence) defaults, ``dashboard.toml``, and environment.
+
+Environment variables (on Streamlit Community Cloud, root-level secrets become
+environment variables, so the same names work there):
+
+``DASHBOARD_DB``        path of the DuckDB store (default ``data/dashboard.duckdb``)
+``DASHBOARD_POSTS``     folder of posts the app ingests on start (default ``data/posts``)
+``DASHBOARD_TZ``        time zone of naive post dates (default ``Asia/Shanghai``)
+``DASHBOARD_HOSTED``    ``true`` for hosted mode: browse and share only
+``DASHBOARD_CONFIG``    path of a TOML file with the same keys (default ``dashboard.toml``)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_BENCHMARKS: dict[str, str] = {
+    "HK": "^HSI",
+    "SH": "000001.SS",
+    "SZ": "399001.SZ",
+    "BJ": "000001.SS",
+    "US": "^GSPC",
+    "JP": "^N225",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path = PROJECT_ROOT / "data" / "dashboard.duckdb"
+    posts_dir: Path = PROJECT_ROOT / "data" / "posts"
+    site_timezone: str = "Asia/Shanghai"
+    hosted: bool = False
+    benchmarks: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BENCHMARKS))
+    price_margin_days: int = 30  # fetched before the first and after the last article
+    refresh_days: int = 5  # recent days re-asked, as they can still change
+    refresh_after_hours: float = 12.0  # ... but no more often than this
+    watch_seconds: int = 60  # how often a local app looks for new posts
+    lock_timeout: float = 60.0
+    max_post_bytes: int = 5 * 1024 * 1024
+
+    def with_db(self, db: str | os.PathLike[str] | None) -> Settings:
+        return self if db is None else replace(self, db_path=Path(db).expanduser())
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    config_file = Path(env.get("DASHBOARD_CONFIG") or PROJECT_ROOT / "dashboard.toml")
+    if config_file.exists():
+        with config_file.open("rb") as f:
+            data = tomllib.load(f)
+        base = config_file.parent
+        for key in ("db_path", "posts_dir"):
+            if key in data:
+                values[key] = (base / Path(data[key]).expanduser()).resolve()
+        for key in ("site_timezone", "price_margin_days", "refresh_days",
+                    "refresh_after_hours", "watch_seconds", "lock_timeout", "max_post_bytes"):
+            if key in data:
+                values[key] = data[key]
+        if "hosted" in data:
+            values["hosted"] = _truthy(data["hosted"])
+        if isinstance(data.get("benchmarks"), dict):
+            values["benchmarks"] = {**DEFAULT_BENCHMARKS, **data["benchmarks"]}
+    if env.get("DASHBOARD_DB"):
+        values["db_path"] = Path(env["DASHBOARD_DB"]).expanduser()
+    if env.get("DASHBOARD_POSTS"):
+        values["posts_dir"] = Path(env["DASHBOARD_POSTS"]).expanduser()
+    if env.get("DASHBOARD_TZ"):
+        values["site_timezone"] = env["DASHBOARD_TZ"]
+    if "DASHBOARD_HOSTED" in env:
+        values["hosted"] = _truthy(env["DASHBOARD_HOSTED"])
+    return Settings(**values)

@@ -1,0 +1,406 @@
+"""Ingest a folder of posts into the store: parse in parallel, join articles to securities.
+
+Unchanged files (same size and modification time, or same bytes) are not re-parsed;
+an edited file replaces its earlier version; a file removed from the folder takes its
+article with it unless another file holds the same article. The same article saved
+twice (same id, same source URL, or identical body) is stored once. Everything one run
+changes is committed in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from dashboard.articles import DEFAULT_MAX_BYTES, Article, PostError, parse_post
+from dashboard.securities import reference_list
+from dashboard.store import Store
+
+POST_SUFFIXES = (".md", ".markdown")
+FLUSH_ROWS = 4000
+PARALLEL_MIN_FILES = 300  # below this a process pool costs more than it saves
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class IngestReport:
+    run_id: int
+    root: str
+    files_seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def readable(self) -> int:
+        return self.files_seen - len(self.rejected)
+
+
+def scan(root: Path) -> list[FileStat]:
+    """Every post file below ``root``, skipping hidden files and folders."""
+    found: list[FileStat] = []
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.name.endswith(POST_SUFFIXES) and entry.is_file():
+                st = entry.stat()
+                found.append(FileStat(entry.path, st.st_size, st.st_mtime_ns))
+    found.sort(key=lambda f: f.path)
+    return found
+
+
+# --- parsing (runs in worker processes) --------------------------------------------
+
+# (kind, path, content_hash, payload): kind is "same", "ok" or "bad"; payload is the
+# article's row tuple for "ok" and the reason for "bad".
+Parsed = tuple[str, str, str | None, object]
+
+
+def _article_row(a: Article) -> tuple[object, ...]:
+    mentions = [
+        (m.security.symbol, m.security.code, m.security.canonical, m.security.market,
+         m.security.kind, m.how, m.name)
+        for m in a.mentions
+    ]
+    published_us = int(a.published_at.timestamp() * 1_000_000)
+    return (a.id, a.title, published_us, a.categories, a.tags, a.url, a.source, a.digest,
+            a.text, a.dedup_key, mentions, a.warnings)
+
+
+def parse_file(job: tuple[str, str | None, str, int]) -> Parsed:
+    path, known_hash, site_tz, max_bytes = job
+    try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise PostError(
+                f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)"
+            )
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        return ("bad", path, None, f"cannot read file: {e.strerror or e}")
+    except PostError as e:
+        return ("bad", path, None, str(e))
+    digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
+    if digest == known_hash:
+        return ("same", path, digest, None)
+    try:
+        return ("ok", path, digest, _article_row(parse_post(raw, path, site_tz, max_bytes)))
+    except PostError as e:
+        return ("bad", path, digest, str(e))
+    except Exception as e:  # a parser bug must not cost the rest of the folder
+        return ("bad", path, digest, f"could not parse: {type(e).__name__}: {e}")
+
+
+def _parse_all(jobs: list[tuple[str, str | None, str, int]], workers: int) -> Iterator[Parsed]:
+    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
+        yield from map(parse_file, jobs)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap_unordered(parse_file, jobs, chunksize=64)
+
+
+# --- writing -----------------------------------------------------------------------
+
+_STAGE = """
+CREATE OR REPLACE TEMP TABLE staged_articles (
+    path VARCHAR, article_id VARCHAR, title VARCHAR, published_at TIMESTAMPTZ,
+    categories VARCHAR[], tags VARCHAR[], url VARCHAR, source VARCHAR, digest VARCHAR,
+    text VARCHAR, dedup_key VARCHAR);
+CREATE OR REPLACE TEMP TABLE staged_mentions (
+    path VARCHAR, symbol VARCHAR, code VARCHAR, canonical VARCHAR, market VARCHAR,
+    kind VARCHAR, how VARCHAR, name VARCHAR);
+"""
+
+_ARTICLE_SCHEMA = pa.schema([
+    ("path", pa.string()), ("article_id", pa.string()), ("title", pa.string()),
+    ("published_at", pa.timestamp("us", tz="UTC")), ("categories", pa.list_(pa.string())),
+    ("tags", pa.list_(pa.string())), ("url", pa.string()), ("source", pa.string()),
+    ("digest", pa.string()), ("text", pa.string()), ("dedup_key", pa.string()),
+])
+_MENTION_SCHEMA = pa.schema([
+    (name, pa.string())
+    for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name")
+])
+
+
+class _Stager:
+    """Streams parsed articles into temp tables, so memory stays flat on big folders."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.articles: list[tuple[object, ...]] = []
+        self.mentions: list[tuple[object, ...]] = []
+        con.execute(_STAGE)
+
+    def add(self, path: str, row: tuple[object, ...]) -> None:
+        (aid, title, published_us, cats, tags, url, source, digest, text, dedup, mentions, _w) = row
+        self.articles.append((path, aid, title, published_us, cats, tags, url, source, digest,
+                              text, dedup))
+        self.mentions.extend((path, *m) for m in mentions)  # type: ignore[attr-defined]
+        if len(self.articles) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.articles:
+            cols = list(zip(*self.articles, strict=True))
+            batch = pa.Table.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(cols, _ARTICLE_SCHEMA, strict=True)],
+                schema=_ARTICLE_SCHEMA,
+            )
+            self.con.register("article_batch", batch)
+            self.con.execute("INSERT INTO staged_articles SELECT * FROM article_batch")
+            self.con.unregister("article_batch")
+            self.articles.clear()
+        if self.mentions:
+            cols = list(zip(*self.mentions, strict=True))
+            batch = pa.Table.from_arrays([pa.array(c, type=pa.string()) for c in cols],
+                                         schema=_MENTION_SCHEMA)
+            self.con.register("mention_batch", batch)
+            self.con.execute("INSERT INTO staged_mentions SELECT * FROM mention_batch")
+            self.con.unregister("mention_batch")
+            self.mentions.clear()
+
+
+@dataclass(slots=True)
+class _Known:
+    """What the store already holds, as keys for finding duplicates."""
+
+    path_of: dict[str, str | None]  # article id -> its primary file
+    by_url: dict[str, str]
+    by_dedup: dict[str, str]
+
+
+def _load_known(con: duckdb.DuckDBPyConnection) -> _Known:
+    rows = con.execute("SELECT article_id, path, url, dedup_key FROM articles").fetchall()
+    return _Known(
+        path_of={aid: path for aid, path, _, _ in rows},
+        by_url={url: aid for aid, _, url, _ in rows if url},
+        by_dedup={key: aid for aid, _, _, key in rows if key},
+    )
+
+
+def ingest_folder(
+    store: Store,
+    root: str | os.PathLike[str],
+    site_tz: str = "Asia/Shanghai",
+    workers: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Callable[[Iterable[Parsed], int], Iterable[Parsed]] | None = None,
+) -> IngestReport:
+    """Ingest every post below ``root``; one transaction for the whole run."""
+    started = time.perf_counter()
+    began = datetime.now(UTC)
+    root_path = Path(root).expanduser().resolve()
+    if not root_path.is_dir():
+        raise NotADirectoryError(f"{root_path} is not a folder")
+    root_key = str(root_path)
+    workers = workers or os.cpu_count() or 1
+    files = scan(root_path)
+
+    with store.write() as con:
+        run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0]  # type: ignore[index]
+        report = IngestReport(run_id=run_id, root=root_key, files_seen=len(files))
+        previous = {
+            row[0]: row[1:]  # size, mtime_ns, content_hash, article_id, status, reason
+            for row in con.execute(
+                "SELECT path, size, mtime_ns, content_hash, article_id, status, reason "
+                "FROM files WHERE root = ?",
+                [root_key],
+            ).fetchall()
+        }
+        jobs = []
+        for f in files:
+            prev = previous.get(f.path)
+            if prev is not None and prev[0] == f.size and prev[1] == f.mtime_ns:
+                if prev[4] == "rejected":
+                    report.rejected.append((f.path, prev[5]))
+                else:
+                    report.unchanged += 1
+                continue
+            jobs.append((f.path, prev[2] if prev else None, site_tz, max_bytes))
+
+        stat_of = {f.path: f for f in files}
+        file_rows: list[tuple[object, ...]] = []
+        ok: list[tuple[str, str, str | None, str]] = []  # path, id, url, dedup_key
+        stager = _Stager(con)
+        results: Iterable[Parsed] = _parse_all(jobs, workers)
+        if progress is not None:
+            results = progress(results, len(jobs))
+        for kind, path, chash, payload in results:
+            st = stat_of[path]
+            if kind == "same":  # touched, not changed: keep what it was, with its new stat
+                _, _, _, aid, was, reason = previous[path]
+                if was == "rejected":
+                    report.rejected.append((path, reason))
+                else:
+                    report.unchanged += 1
+                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, aid, was, reason))
+            elif kind == "bad":
+                report.rejected.append((path, str(payload)))
+                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, None, "rejected",
+                                  str(payload)))
+            else:
+                row = payload
+                assert isinstance(row, tuple)
+                for w in row[11]:
+                    report.warnings.append((path, w))
+                ok.append((path, row[0], row[5], row[9]))
+                stager.add(path, row)
+                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, row[0], "ok", None))
+        stager.flush()
+
+        # Decide, per parsed file, whether it writes its article or duplicates one.
+        seen = set(stat_of)
+        gone = [p for p in previous if p not in seen]
+        report.removed = len(gone)
+        dropped = set(gone) | {p for p, _ in report.rejected}
+        known = _load_known(con)
+        status: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
+        replaced: list[str] = []
+        for path, aid, url, dedup in sorted(ok):
+            match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
+                or known.by_dedup.get(dedup)
+            owner = known.path_of.get(match) if match is not None else None
+            if match is not None and owner != path and owner is not None and owner not in dropped:
+                status[path] = ("duplicate", match)
+                report.duplicates += 1
+                continue
+            if match is not None and match != aid:
+                replaced.append(match)  # this file's earlier version had another id
+            if path in previous:
+                report.updated += 1
+            else:
+                report.new += 1
+            status[path] = ("ok", aid)
+            known.path_of[aid] = path
+            if url:
+                known.by_url[url] = aid
+            known.by_dedup[dedup] = aid
+
+        file_rows = [
+            (*r[:5], status[r[0]][1], status[r[0]][0], r[7]) if r[0] in status else r
+            for r in file_rows
+        ]
+        _write(con, file_rows, gone, replaced)
+        _record_run(con, report, began)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(con: duckdb.DuckDBPyConnection, file_rows: list[tuple[object, ...]],
+           gone: list[str], replaced: list[str]) -> None:
+    files = pa.table(
+        dict(zip(("path", "root", "size", "mtime_ns", "content_hash", "article_id", "status", "reason"),
+                 map(list, zip(*file_rows, strict=True)) if file_rows else [[]] * 8, strict=True)),
+        schema=pa.schema([("path", pa.string()), ("root", pa.string()), ("size", pa.int64()),
+                          ("mtime_ns", pa.int64()), ("content_hash", pa.string()),
+                          ("article_id", pa.string()), ("status", pa.string()),
+                          ("reason", pa.string())]),
+    )
+    con.register("file_rows", files)
+    con.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT unnest(?::VARCHAR[]) AS path", [gone])
+    con.execute("CREATE OR REPLACE TEMP TABLE replaced AS SELECT unnest(?::VARCHAR[]) AS article_id",
+                [replaced])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE written AS
+        SELECT s.* FROM staged_articles s
+        JOIN file_rows f ON f.path = s.path AND f.status = 'ok';
+        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written)
+                                OR article_id IN (SELECT article_id FROM replaced);
+        INSERT INTO articles
+        SELECT article_id, title, published_at, categories, tags, url, source, digest, text,
+               dedup_key, path, now() FROM written;
+        DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
+        INSERT INTO mentions
+        SELECT DISTINCT w.article_id, m.symbol, m.how, m.name
+        FROM staged_mentions m JOIN written w USING (path);
+        INSERT INTO securities
+        SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
+        FROM staged_mentions m JOIN written w USING (path)
+        WHERE symbol NOT IN (SELECT symbol FROM securities);
+        DELETE FROM files WHERE path IN (SELECT path FROM file_rows) OR path IN (SELECT path FROM gone);
+        INSERT INTO files SELECT * FROM file_rows;
+        DELETE FROM articles
+        WHERE article_id NOT IN (SELECT article_id FROM files WHERE article_id IS NOT NULL);
+        DELETE FROM mentions WHERE article_id NOT IN (SELECT article_id FROM articles);
+    """)
+    con.unregister("file_rows")
+    name_securities(con)
+
+
+def name_securities(con: duckdb.DuckDBPyConnection) -> None:
+    """Name each security: the project's reference list first, then what the posts call it."""
+    refs = reference_list()
+    ref = pa.table({
+        "symbol": [r.symbol for r in refs.values()],
+        "name": [r.name for r in refs.values()],
+        "name_en": [r.name_en for r in refs.values()],
+    })
+    con.register("reference_names", ref)
+    con.execute("""
+        UPDATE securities s SET name = n.name, name_en = n.name_en
+        FROM (
+            SELECT s.symbol,
+                   coalesce(r.name, p.link_name, p.inline_name) AS name,
+                   r.name_en
+            FROM securities s
+            LEFT JOIN reference_names r USING (symbol)
+            LEFT JOIN (
+                SELECT symbol,
+                       mode(name) FILTER (WHERE how = 'link') AS link_name,
+                       mode(name) FILTER (WHERE how = 'inline') AS inline_name
+                FROM mentions WHERE name IS NOT NULL GROUP BY symbol
+            ) p USING (symbol)
+        ) n
+        WHERE s.symbol = n.symbol
+          AND (s.name IS DISTINCT FROM n.name OR s.name_en IS DISTINCT FROM n.name_en)
+    """)
+    con.unregister("reference_names")
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, r: IngestReport, began: datetime) -> None:
+    con.execute(
+        "INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [r.run_id, r.root, began, datetime.now(UTC), r.files_seen, r.new, r.updated, r.unchanged,
+         r.duplicates, len(r.rejected), r.removed],
+    )
+    problems = [(p, "rejected", why) for p, why in r.rejected]
+    problems += [(p, "warning", why) for p, why in r.warnings]
+    if problems:
+        paths, kinds, reasons = map(list, zip(*problems, strict=True))
+        rows = pa.table({"path": paths, "kind": kinds, "reason": reasons})
+        con.register("problem_rows", rows)
+        con.execute("INSERT INTO ingest_problems SELECT ?, path, kind, reason FROM problem_rows",
+                    [r.run_id])
+        con.unregister("problem_rows")

@@ -1,0 +1,188 @@
+"""Reading posts: fields, clean text, publication instants, and every kind of bad input."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from dashboard.articles import PostError, parse_post, parse_published, read_post
+
+HKT = timezone(timedelta(hours=8))
+
+
+def post(front: str, body: str = "正文。") -> bytes:
+    return f"---\n{front}\n---\n{body}\n".encode()
+
+
+# --- the real seeds ---------------------------------------------------------------
+
+
+def test_seed_post_fields(shared_posts: Path) -> None:
+    a = read_post(shared_posts / "seeds" / "2021-12-27-202112272227521160.md")
+    assert a.id == "202112272227521160"
+    assert a.title == "“我有饭 你有流量吗” 美团快手互通 是昙花一现还是拆墙新模板？"
+    assert a.published_at == datetime(2021, 12, 27, 23, 33, 19, tzinfo=HKT)
+    assert a.published_at.utcoffset() == timedelta(hours=8)
+    assert a.categories == ["emnews"] and a.tags == ["东财滚动新闻"]
+    assert a.url == "http://finance.eastmoney.com/news/1354,202112272227521160.html"
+    assert a.source == "北京商报"
+    assert a.digest is not None and a.digest.startswith("你有供应链，我有流量")
+    # clean text: no tags, no K-line blocks, no footer, no source line
+    for junk in ("<", ">", "EM_StockImg", "K图", "返回", "http://", "data-code"):
+        assert junk not in a.text
+    assert a.text.startswith("互联互通不只是能在微信打开电商链接")
+    assert "比达咨询分析师李锦清" in a.text  # infokey link text kept inline
+
+
+def test_second_seed_takes_id_from_url_and_publisher(shared_posts: Path) -> None:
+    a = read_post(shared_posts / "seeds" / "2021-12-29-202112292228912369.md")
+    assert a.id == "202112292228912369"  # from ...?infoCode=NW202112292228912369
+    assert a.source == "证券时报网"
+    assert a.categories == ["zhengquanshibaowang"]
+    assert a.published_at.isoformat() == "2021-12-29T05:58:12+08:00"
+
+
+def test_publisher_split_by_a_board_link_and_entities(shared_posts: Path) -> None:
+    a = read_post(shared_posts / "finews-sample" / "2022-05-26-202205262391921712.md")
+    assert a.source == "上海证券报"  # （文章来源：上海<span>证券</span>报）
+    assert "《<蒙特利尔议定书>基加利修正案》" in a.text  # &lt; &gt; decoded
+
+
+def test_flash_news_publisher_in_trailing_parentheses(shared_posts: Path) -> None:
+    a = read_post(shared_posts / "finews-sample" / "2021-12-08-202112082206736335.md")
+    assert a.source == "澎湃新闻"
+    assert a.text.endswith("（澎湃新闻）")
+
+
+# --- publication instants ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2021-12-29 05:58:12 +0800", datetime(2021, 12, 29, 5, 58, 12, tzinfo=HKT)),
+        ("2021-12-29 05:58:12 +08:00", datetime(2021, 12, 29, 5, 58, 12, tzinfo=HKT)),
+        ("2021-12-29T05:58:12Z", datetime(2021, 12, 29, 5, 58, 12, tzinfo=timezone.utc)),
+        ("2021-12-08 10:46:18", datetime(2021, 12, 8, 10, 46, 18, tzinfo=HKT)),
+        (datetime(2021, 12, 8, 10, 46, 18), datetime(2021, 12, 8, 10, 46, 18, tzinfo=HKT)),
+        (date(2021, 12, 8), datetime(2021, 12, 8, 0, 0, tzinfo=HKT)),
+    ],
+)
+def test_published_at_is_tz_aware(value: object, expected: datetime) -> None:
+    got = parse_published(value, "Asia/Shanghai")
+    assert got.tzinfo is not None
+    assert got == expected
+
+
+def test_naive_times_use_the_configured_site_zone() -> None:
+    got = parse_published("2021-12-08 10:46:18", "America/New_York")
+    assert got.utcoffset() == timedelta(hours=-5)
+
+
+def test_yaml_forms_of_dates_in_front_matter() -> None:
+    naive = parse_post(post('title: "t"\ndate: 2021-12-08 10:46:18'), "a.md")
+    assert naive.published_at == datetime(2021, 12, 8, 10, 46, 18, tzinfo=HKT)
+    aware = parse_post(post('title: "t"\ndate: 2021-12-08 10:46:18 +08:00'), "a.md")
+    assert aware.published_at == datetime(2021, 12, 8, 10, 46, 18, tzinfo=HKT)
+    only_date = parse_post(post('title: "t"\ndate: 2021-12-08'), "a.md")
+    assert only_date.published_at == datetime(2021, 12, 8, tzinfo=HKT)
+
+
+@pytest.mark.parametrize(
+    ("front", "reason"),
+    [
+        ('title: "t"\ndate:  +0800', "unparseable date '+0800'"),
+        ('title: "t"', "missing date"),
+        ('title: "t"\ndate: yesterday', "unparseable date 'yesterday'"),
+        ('title: "t"\ndate: 2021-13-45 10:00:00', "unparseable date"),
+        ('date: 2021-12-08 10:46:18', "missing title"),
+        ('title: ""\ndate: 2021-12-08 10:46:18', "missing title"),
+    ],
+)
+def test_rejected_front_matter(front: str, reason: str) -> None:
+    with pytest.raises(PostError, match=re.escape(reason)):
+        parse_post(post(front), "a.md")
+
+
+# --- bad input ----------------------------------------------------------------------
+
+
+def test_bom_before_front_matter_still_parses() -> None:
+    a = parse_post(b"\xef\xbb\xbf" + post('title: "t"\ndate: 2021-12-08 10:46:18'), "a.md")
+    assert a.title == "t"
+
+
+def test_blank_line_before_front_matter_still_parses() -> None:
+    a = parse_post(b"\n\n" + post('title: "t"\ndate: 2021-12-08 10:46:18'), "a.md")
+    assert a.title == "t"
+
+
+def test_gbk_file_is_read_with_a_warning() -> None:
+    raw = post('title: "美团快手互通"\ndate: 2021-12-08 10:46:18', "美团-W(03690.HK)涨。").decode()
+    a = parse_post(raw.encode("gbk"), "gbk.md")
+    assert a.title == "美团快手互通"
+    assert [m.security.symbol for m in a.mentions] == ["3690.HK"]
+    assert a.warnings == ["decoded as GBK (GB18030), not UTF-8"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "empty file"),
+        (b"\n  \n", "empty file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
+        (b"---\ntitle: [unclosed\ndate: 2021-12-08\n---\nbody", "malformed YAML front matter at line"),
+        (b"---\ntitle: a: b: c\n---\nbody", "malformed YAML"),
+        (b"just some text, no front matter", "no front matter"),
+        (b"---\ntitle: t\ndate: 2021-12-08\nno closing line", "not closed"),
+        (b"---\n- a\n- b\n---\nbody", "not a mapping"),
+        (b"---\ntitle: \xff\xfe\xfa\x80\x81\n---\n", "not UTF-8 or GBK"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(PostError, match=reason):
+        parse_post(raw, "bad.md")
+
+
+def test_unquoted_codes_in_front_matter_stay_codes() -> None:
+    import frontmatter
+
+    from dashboard.articles import _HANDLER
+
+    meta, _ = frontmatter.parse("---\ntickers: [01024, 03690, 0700]\ncount: 12\n---\n", handler=_HANDLER)
+    assert meta["tickers"] == ["01024", "03690", "0700"]  # not 532, 1992, 448
+    assert meta["count"] == 12
+
+
+def test_very_large_file_is_rejected_without_reading_it(tmp_path: Path) -> None:
+    big = tmp_path / "big.md"
+    big.write_bytes(post('title: "t"\ndate: 2021-12-08') + b"x" * (6 * 2**20))
+    with pytest.raises(PostError, match=r"file is too large \(6\.0 MiB; the limit is 5 MiB\)"):
+        read_post(big)
+
+
+# --- identity -------------------------------------------------------------------------
+
+
+def test_id_falls_back_to_file_name_then_content_hash() -> None:
+    by_name = parse_post(post('title: "t"\ndate: 2021-12-08'), "2021-12-08-202112082206710723.md")
+    assert by_name.id == "202112082206710723"
+    hashed = parse_post(post('title: "t"\ndate: 2021-12-08', "abc"), "2021-12-08-hello.md")
+    again = parse_post(post('title: "t"\ndate: 2021-12-09', "abc"), "elsewhere.md")
+    assert hashed.id.startswith("h") and hashed.id == again.id
+    other = parse_post(post('title: "t"\ndate: 2021-12-08', "abd"), "2021-12-08-hello.md")
+    assert other.id != hashed.id
+
+
+def test_markdown_body_is_cleaned() -> None:
+    body = ("> 摘要一句。\n\n**加粗**的正文 [链接文字](http://x.y/) &amp; 更多。\n\n"
+            "<http://finance.eastmoney.com/news/1354,202112082206734275.html>\n\n"
+            "[返回东财滚动新闻](../emnews/)\n[返回首页](../)\n")
+    a = parse_post(post('title: "t"\ndate: 2021-12-08', body), "x.md")
+    assert a.digest == "摘要一句。"
+    assert a.text == "加粗的正文 链接文字 & 更多。"
+    assert a.url == "http://finance.eastmoney.com/news/1354,202112082206734275.html"
+    assert a.id == "202112082206734275"
