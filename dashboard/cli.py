@@ -6,25 +6,34 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from dashboard.articles import PostError, read_post
 from dashboard.config import Settings, load_settings
 from dashboard.securities import reference_list
 from dashboard.store import Store, StoreBusy
 
-T = TypeVar("T")
-
-
-def _progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
+class _Progress:
     """A progress bar on stderr for long runs on a terminal; silent otherwise."""
-    if total < 200 or not sys.stderr.isatty():
-        return items
-    from tqdm import tqdm
 
-    return tqdm(items, total=total, desc=desc, unit="post", file=sys.stderr)
+    def __init__(self, desc: str, unit: str = "post") -> None:
+        self.desc, self.unit = desc, unit
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total < 500 or not sys.stderr.isatty():
+                return
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _store(args: argparse.Namespace, settings: Settings) -> Store:
@@ -35,15 +44,15 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.ingest import ingest_folder
 
     store = _store(args, settings)
+    bar = _Progress("parsing")
     try:
-        report = ingest_folder(
-            store, args.dir, settings.site_timezone, workers=args.workers,
-            max_bytes=settings.max_post_bytes,
-            progress=lambda it, n: _progress(it, n, "parsing"),
-        )
+        report = ingest_folder(store, args.dir, settings.site_timezone, workers=args.workers,
+                               max_bytes=settings.max_post_bytes, progress=bar)
     except NotADirectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        bar.close()
     print(f"ingested {report.root} into {store.path} in {report.seconds:.2f} s")
     print(f"  files:      {report.files_seen}")
     print(f"  new:        {report.new}")

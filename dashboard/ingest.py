@@ -12,21 +12,23 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from dashboard.articles import DEFAULT_MAX_BYTES, Article, PostError, parse_post
+from dashboard.articles import DEFAULT_MAX_BYTES, PostError, parse_post
 from dashboard.securities import reference_list
 from dashboard.store import Store
 
 POST_SUFFIXES = (".md", ".markdown")
-FLUSH_ROWS = 4000
+CHUNK = 256  # files a worker parses per task
 PARALLEL_MIN_FILES = 300  # below this a process pool costs more than it saves
 
 
@@ -80,67 +82,7 @@ def scan(root: Path) -> list[FileStat]:
 
 # --- parsing (runs in worker processes) --------------------------------------------
 
-# (kind, path, content_hash, payload): kind is "same", "ok" or "bad"; payload is the
-# article's row tuple for "ok" and the reason for "bad".
-Parsed = tuple[str, str, str | None, object]
-
-
-def _article_row(a: Article) -> tuple[object, ...]:
-    mentions = [
-        (m.security.symbol, m.security.code, m.security.canonical, m.security.market,
-         m.security.kind, m.how, m.name)
-        for m in a.mentions
-    ]
-    published_us = int(a.published_at.timestamp() * 1_000_000)
-    return (a.id, a.title, published_us, a.categories, a.tags, a.url, a.source, a.digest,
-            a.text, a.dedup_key, mentions, a.warnings)
-
-
-def parse_file(job: tuple[str, str | None, str, int]) -> Parsed:
-    path, known_hash, site_tz, max_bytes = job
-    try:
-        size = os.path.getsize(path)
-        if size > max_bytes:
-            raise PostError(
-                f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)"
-            )
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        return ("bad", path, None, f"cannot read file: {e.strerror or e}")
-    except PostError as e:
-        return ("bad", path, None, str(e))
-    digest = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    if digest == known_hash:
-        return ("same", path, digest, None)
-    try:
-        return ("ok", path, digest, _article_row(parse_post(raw, path, site_tz, max_bytes)))
-    except PostError as e:
-        return ("bad", path, digest, str(e))
-    except Exception as e:  # a parser bug must not cost the rest of the folder
-        return ("bad", path, digest, f"could not parse: {type(e).__name__}: {e}")
-
-
-def _parse_all(jobs: list[tuple[str, str | None, str, int]], workers: int) -> Iterator[Parsed]:
-    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
-        yield from map(parse_file, jobs)
-        return
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap_unordered(parse_file, jobs, chunksize=64)
-
-
-# --- writing -----------------------------------------------------------------------
-
-_STAGE = """
-CREATE OR REPLACE TEMP TABLE staged_articles (
-    path VARCHAR, article_id VARCHAR, title VARCHAR, published_at TIMESTAMPTZ,
-    categories VARCHAR[], tags VARCHAR[], url VARCHAR, source VARCHAR, digest VARCHAR,
-    text VARCHAR, dedup_key VARCHAR);
-CREATE OR REPLACE TEMP TABLE staged_mentions (
-    path VARCHAR, symbol VARCHAR, code VARCHAR, canonical VARCHAR, market VARCHAR,
-    kind VARCHAR, how VARCHAR, name VARCHAR);
-"""
+Job = tuple[str, str | None]  # path, content hash the store has for it
 
 _ARTICLE_SCHEMA = pa.schema([
     ("path", pa.string()), ("article_id", pa.string()), ("title", pa.string()),
@@ -154,43 +96,84 @@ _MENTION_SCHEMA = pa.schema([
 ])
 
 
-class _Stager:
-    """Streams parsed articles into temp tables, so memory stays flat on big folders."""
+@dataclass(slots=True)
+class ParsedChunk:
+    """What a worker read from a chunk of files. The rows themselves go to Parquet files
+    in the stage folder, so neither pickling nor the main process touch article text."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-        self.articles: list[tuple[object, ...]] = []
-        self.mentions: list[tuple[object, ...]] = []
-        con.execute(_STAGE)
+    same: list[tuple[str, str]] = field(default_factory=list)  # path, hash
+    bad: list[tuple[str, str | None, str]] = field(default_factory=list)  # path, hash, reason
+    # path, hash, article id, url, dedup key, warnings
+    ok: list[tuple[str, str, str, str | None, str, list[str]]] = field(default_factory=list)
 
-    def add(self, path: str, row: tuple[object, ...]) -> None:
-        (aid, title, published_us, cats, tags, url, source, digest, text, dedup, mentions, _w) = row
-        self.articles.append((path, aid, title, published_us, cats, tags, url, source, digest,
-                              text, dedup))
-        self.mentions.extend((path, *m) for m in mentions)  # type: ignore[attr-defined]
-        if len(self.articles) >= FLUSH_ROWS:
-            self.flush()
 
-    def flush(self) -> None:
-        if self.articles:
-            cols = list(zip(*self.articles, strict=True))
-            batch = pa.Table.from_arrays(
-                [pa.array(c, type=f.type) for c, f in zip(cols, _ARTICLE_SCHEMA, strict=True)],
-                schema=_ARTICLE_SCHEMA,
-            )
-            self.con.register("article_batch", batch)
-            self.con.execute("INSERT INTO staged_articles SELECT * FROM article_batch")
-            self.con.unregister("article_batch")
-            self.articles.clear()
-        if self.mentions:
-            cols = list(zip(*self.mentions, strict=True))
-            batch = pa.Table.from_arrays([pa.array(c, type=pa.string()) for c in cols],
-                                         schema=_MENTION_SCHEMA)
-            self.con.register("mention_batch", batch)
-            self.con.execute("INSERT INTO staged_mentions SELECT * FROM mention_batch")
-            self.con.unregister("mention_batch")
-            self.mentions.clear()
+def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
+    pq.write_table(table, path, compression="none")
 
+
+def _read_file(path: str, max_bytes: int) -> bytes:
+    size = os.path.getsize(path)
+    if size > max_bytes:  # do not read a huge file only to reject it
+        raise PostError(
+            f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
+    number, jobs, site_tz, max_bytes, stage = args
+    out = ParsedChunk()
+    arts: list[list[object]] = [[] for _ in _ARTICLE_SCHEMA]
+    ments: list[list[object]] = [[] for _ in _MENTION_SCHEMA]
+    for path, known_hash in jobs:
+        chash = None
+        try:
+            raw = _read_file(path, max_bytes)
+            chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
+            if chash == known_hash:
+                out.same.append((path, chash))
+                continue
+            a = parse_post(raw, path, site_tz, max_bytes)
+        except OSError as e:
+            out.bad.append((path, chash, f"cannot read file: {e.strerror or e}"))
+            continue
+        except PostError as e:
+            out.bad.append((path, chash, str(e)))
+            continue
+        except Exception as e:  # a parser bug must not cost the rest of the folder
+            out.bad.append((path, chash, f"could not parse: {type(e).__name__}: {e}"))
+            continue
+        out.ok.append((path, chash, a.id, a.url, a.dedup_key, a.warnings))
+        for col, value in zip(arts, (path, a.id, a.title, int(a.published_at.timestamp() * 1e6),
+                                     a.categories, a.tags, a.url, a.source, a.digest, a.text,
+                                     a.dedup_key), strict=True):
+            col.append(value)
+        for m in a.mentions:
+            sec = m.security
+            for col, value in zip(ments, (path, sec.symbol, sec.code, sec.canonical, sec.market,
+                                          sec.kind, m.how, m.name), strict=True):
+                col.append(value)
+    if out.ok:
+        _write_parquet(arts, _ARTICLE_SCHEMA, Path(stage) / f"articles-{number:06d}.parquet")
+        _write_parquet(ments, _MENTION_SCHEMA, Path(stage) / f"mentions-{number:06d}.parquet")
+    return out
+
+
+def _parse_all(jobs: list[Job], site_tz: str, max_bytes: int, workers: int,
+               stage: str) -> Iterator[ParsedChunk]:
+    chunks = [(n, jobs[i:i + CHUNK], site_tz, max_bytes, stage)
+              for n, i in enumerate(range(0, len(jobs), CHUNK))]
+    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
+        yield from map(parse_chunk, chunks)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap_unordered(parse_chunk, chunks)
+
+
+# --- writing -----------------------------------------------------------------------
 
 @dataclass(slots=True)
 class _Known:
@@ -216,9 +199,12 @@ def ingest_folder(
     site_tz: str = "Asia/Shanghai",
     workers: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    progress: Callable[[Iterable[Parsed], int], Iterable[Parsed]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Ingest every post below ``root``; one transaction for the whole run."""
+    """Ingest every post below ``root``; one transaction for the whole run.
+
+    ``progress(done, total)`` is called as files are parsed.
+    """
     started = time.perf_counter()
     began = datetime.now(UTC)
     root_path = Path(root).expanduser().resolve()
@@ -228,97 +214,94 @@ def ingest_folder(
     workers = workers or os.cpu_count() or 1
     files = scan(root_path)
 
-    with store.write() as con:
-        run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0]  # type: ignore[index]
-        report = IngestReport(run_id=run_id, root=root_key, files_seen=len(files))
+    with store.read() as con:
+        run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchall()[0][0]
         previous = {
             row[0]: row[1:]  # size, mtime_ns, content_hash, article_id, status, reason
             for row in con.execute(
                 "SELECT path, size, mtime_ns, content_hash, article_id, status, reason "
-                "FROM files WHERE root = ?",
-                [root_key],
-            ).fetchall()
+                "FROM files WHERE root = ?", [root_key]).fetchall()
         }
-        jobs = []
-        for f in files:
-            prev = previous.get(f.path)
-            if prev is not None and prev[0] == f.size and prev[1] == f.mtime_ns:
-                if prev[4] == "rejected":
-                    report.rejected.append((f.path, prev[5]))
-                else:
-                    report.unchanged += 1
-                continue
-            jobs.append((f.path, prev[2] if prev else None, site_tz, max_bytes))
+    report = IngestReport(run_id=run_id, root=root_key, files_seen=len(files))
+    jobs: list[Job] = []
+    for f in files:
+        prev = previous.get(f.path)
+        if prev is not None and prev[0] == f.size and prev[1] == f.mtime_ns:
+            if prev[4] == "rejected":
+                report.rejected.append((f.path, prev[5]))
+            else:
+                report.unchanged += 1
+            continue
+        jobs.append((f.path, prev[2] if prev else None))
 
-        stat_of = {f.path: f for f in files}
-        file_rows: list[tuple[object, ...]] = []
-        ok: list[tuple[str, str, str | None, str]] = []  # path, id, url, dedup_key
-        stager = _Stager(con)
-        results: Iterable[Parsed] = _parse_all(jobs, workers)
-        if progress is not None:
-            results = progress(results, len(jobs))
-        for kind, path, chash, payload in results:
-            st = stat_of[path]
-            if kind == "same":  # touched, not changed: keep what it was, with its new stat
+    stat_of = {f.path: f for f in files}
+    file_rows: list[tuple[object, ...]] = []
+    ok: list[tuple[str, str, str | None, str]] = []  # path, id, url, dedup_key
+    # Parse without holding the store: only the final merge needs the write lock.
+    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=store.path.parent) as stage:
+        done = 0
+        for chunk in _parse_all(jobs, site_tz, max_bytes, workers, stage):
+            for path, chash in chunk.same:  # touched, not changed: keep what it was
+                st = stat_of[path]
                 _, _, _, aid, was, reason = previous[path]
                 if was == "rejected":
                     report.rejected.append((path, reason))
                 else:
                     report.unchanged += 1
                 file_rows.append((path, root_key, st.size, st.mtime_ns, chash, aid, was, reason))
-            elif kind == "bad":
-                report.rejected.append((path, str(payload)))
-                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, None, "rejected",
-                                  str(payload)))
-            else:
-                row = payload
-                assert isinstance(row, tuple)
-                for w in row[11]:
-                    report.warnings.append((path, w))
-                ok.append((path, row[0], row[5], row[9]))
-                stager.add(path, row)
-                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, row[0], "ok", None))
-        stager.flush()
+            for path, chash, reason in chunk.bad:
+                st = stat_of[path]
+                report.rejected.append((path, reason))
+                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, None, "rejected", reason))
+            for path, chash, aid, url, dedup, warnings in chunk.ok:
+                st = stat_of[path]
+                report.warnings += [(path, w) for w in warnings]
+                ok.append((path, aid, url, dedup))
+                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, aid, "ok", None))
+            done += len(chunk.same) + len(chunk.bad) + len(chunk.ok)
+            if progress is not None:
+                progress(done, len(jobs))
 
-        # Decide, per parsed file, whether it writes its article or duplicates one.
         seen = set(stat_of)
         gone = [p for p in previous if p not in seen]
         report.removed = len(gone)
         dropped = set(gone) | {p for p, _ in report.rejected}
-        known = _load_known(con)
-        status: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
-        replaced: list[str] = []
-        for path, aid, url, dedup in sorted(ok):
-            match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
-                or known.by_dedup.get(dedup)
-            owner = known.path_of.get(match) if match is not None else None
-            if match is not None and owner != path and owner is not None and owner not in dropped:
-                status[path] = ("duplicate", match)
-                report.duplicates += 1
-                continue
-            if match is not None and match != aid:
-                replaced.append(match)  # this file's earlier version had another id
-            if path in previous:
-                report.updated += 1
-            else:
-                report.new += 1
-            status[path] = ("ok", aid)
-            known.path_of[aid] = path
-            if url:
-                known.by_url[url] = aid
-            known.by_dedup[dedup] = aid
+        with store.write() as con:
+            # Decide, per parsed file, whether it writes its article or duplicates one.
+            known = _load_known(con)
+            status: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
+            replaced: list[str] = []
+            for path, aid, url, dedup in sorted(ok):
+                match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
+                    or known.by_dedup.get(dedup)
+                owner = known.path_of.get(match) if match is not None else None
+                if match is not None and owner != path and owner is not None and owner not in dropped:
+                    status[path] = ("duplicate", match)
+                    report.duplicates += 1
+                    continue
+                if match is not None and match != aid:
+                    replaced.append(match)  # this file's earlier version had another id
+                if path in previous:
+                    report.updated += 1
+                else:
+                    report.new += 1
+                status[path] = ("ok", aid)
+                known.path_of[aid] = path
+                if url:
+                    known.by_url[url] = aid
+                known.by_dedup[dedup] = aid
 
-        file_rows = [
-            (*r[:5], status[r[0]][1], status[r[0]][0], r[7]) if r[0] in status else r
-            for r in file_rows
-        ]
-        _write(con, file_rows, gone, replaced)
-        _record_run(con, report, began)
+            file_rows = [
+                (*r[:5], status[r[0]][1], status[r[0]][0], r[7]) if r[0] in status else r
+                for r in file_rows
+            ]
+            _write(con, stage if ok else None, file_rows, gone, replaced)
+            _record_run(con, report, began)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _write(con: duckdb.DuckDBPyConnection, file_rows: list[tuple[object, ...]],
+def _write(con: duckdb.DuckDBPyConnection, stage: str | None, file_rows: list[tuple[object, ...]],
            gone: list[str], replaced: list[str]) -> None:
     files = pa.table(
         dict(zip(("path", "root", "size", "mtime_ns", "content_hash", "article_id", "status", "reason"),
@@ -334,21 +317,31 @@ def _write(con: duckdb.DuckDBPyConnection, file_rows: list[tuple[object, ...]],
                 [replaced])
     con.execute("""
         CREATE OR REPLACE TEMP TABLE written AS
-        SELECT s.* FROM staged_articles s
-        JOIN file_rows f ON f.path = s.path AND f.status = 'ok';
+        SELECT path, article_id FROM file_rows WHERE status = 'ok' AND article_id IS NOT NULL
+    """)
+    con.execute("""
         DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written)
                                 OR article_id IN (SELECT article_id FROM replaced);
-        INSERT INTO articles
-        SELECT article_id, title, published_at, categories, tags, url, source, digest, text,
-               dedup_key, path, now() FROM written;
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
-        INSERT INTO mentions
-        SELECT DISTINCT w.article_id, m.symbol, m.how, m.name
-        FROM staged_mentions m JOIN written w USING (path);
-        INSERT INTO securities
-        SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
-        FROM staged_mentions m JOIN written w USING (path)
-        WHERE symbol NOT IN (SELECT symbol FROM securities);
+    """)
+    if stage is not None:
+        glob = str(Path(stage) / "{}-*.parquet").replace("'", "''")
+        staged_articles = f"read_parquet('{glob.format('articles')}')"
+        staged_mentions = f"read_parquet('{glob.format('mentions')}')"
+        con.execute(f"""
+            INSERT INTO articles
+            SELECT s.article_id, title, published_at, categories, tags, url, source, digest, text,
+                   dedup_key, s.path, now()
+            FROM {staged_articles} s JOIN written w ON w.path = s.path;
+            INSERT INTO mentions
+            SELECT DISTINCT w.article_id, m.symbol, m.how, m.name
+            FROM {staged_mentions} m JOIN written w ON w.path = m.path;
+            INSERT INTO securities
+            SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
+            FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path
+            WHERE symbol NOT IN (SELECT symbol FROM securities);
+        """)
+    con.execute("""
         DELETE FROM files WHERE path IN (SELECT path FROM file_rows) OR path IN (SELECT path FROM gone);
         INSERT INTO files SELECT * FROM file_rows;
         DELETE FROM articles

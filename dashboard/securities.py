@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -74,12 +75,14 @@ def a_share_market(code: str) -> Market | None:
     return None
 
 
+@functools.cache
 def hong_kong(code: str) -> Security | None:
     if not code.isdigit() or not 1 <= len(code) <= 5 or int(code) == 0:
         return None
     return Security(f"{int(code):04d}.HK", f"{int(code):05d}", "HK")
 
 
+@functools.cache
 def mainland(code: str, market: Market | None = None) -> Security | None:
     market = market or a_share_market(code)
     if market is None or len(code) != 6 or not code.isdigit():
@@ -94,6 +97,7 @@ def mainland(code: str, market: Market | None = None) -> Security | None:
 _US_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}(?:[._-][A-Z])?$")
 
 
+@functools.cache
 def us(ticker: str) -> Security | None:
     ticker = ticker.upper()
     if not _US_TICKER.match(ticker):
@@ -102,6 +106,7 @@ def us(ticker: str) -> Security | None:
     return Security(yahoo, yahoo.replace("-", "."), "US")
 
 
+@functools.cache
 def global_index(code: str) -> Security | None:
     found = GLOBAL_INDICES.get(code.upper())
     if found is None:
@@ -110,6 +115,7 @@ def global_index(code: str) -> Security | None:
     return Security(symbol, code.upper(), market, "index")
 
 
+@functools.cache
 def from_eastmoney(market_no: str, code: str) -> Security | None:
     """A security from eastmoney's market number and code; None for boards and unknowns."""
     if market_no == "1":
@@ -154,9 +160,8 @@ def parse_symbol(text: str) -> Security | None:
 
 _EMBED_BLOCK = re.compile(r"<!--\s*EM_StockImg_Start\s*-->(.*?)<!--\s*EM_StockImg_End\s*-->", re.S)
 _EMBED_CODE = re.compile(r'data-code="\s*([A-Za-z0-9_.]+)\|(\d+)\|')
-_KEYTIP = re.compile(
-    r'<(a|span)\b[^>]*?\bdata-code="(\d+),([A-Za-z0-9_.]+)"[^>]*>\s*([^<]{0,40}?)\s*</\1>'
-)
+# Starts with a literal, so the regex engine jumps from one keytip to the next.
+_KEYTIP = re.compile(r'data-code="(\d+),([A-Za-z0-9_.]+)"[^>]*>([^<]{0,40})<')
 _QUOTE_LINK = re.compile(
     r"quote\.eastmoney\.com/(?:unify/r/(\d+)\.([A-Za-z0-9_.]+)"
     r"|(sh|sz|bj)(\d{6})\.html|hk/(\d{5})\.html|us/([A-Za-z0-9_.]+)\.html)"
@@ -229,13 +234,36 @@ def _inline_security(m: re.Match[str]) -> Security | None:
     return None
 
 
-def inline_mentions(text: str) -> list[Mention]:
-    found = []
+def _inline_found(text: str) -> Iterator[tuple[Security, str | None]]:
     for m in _INLINE.finditer(text):
         sec = _inline_security(m)
         if sec is not None:
-            found.append(Mention(sec, "inline", name_before(text, m.start())))
-    return found
+            yield sec, name_before(text, m.start())
+
+
+def inline_mentions(text: str) -> list[Mention]:
+    return [Mention(sec, "inline", name) for sec, name in _inline_found(text)]
+
+
+class _Found:
+    """Mentions gathered so far: per symbol the strongest way it was found, and a name."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, list[object]] = {}  # symbol -> [security, how, name]
+
+    def add(self, sec: Security, how: How, name: str | None = None) -> None:
+        prev = self.best.get(sec.symbol)
+        if prev is None:
+            self.best[sec.symbol] = [sec, how, name]
+            return
+        if name and (prev[2] is None or (how == "link" and prev[1] != "link")):
+            prev[2] = name  # a keytip link's text is the site's own name for it
+        if HOW_RANK[how] < HOW_RANK[prev[1]]:  # type: ignore[index]
+            prev[1] = how
+
+    def mentions(self) -> list[Mention]:
+        out = [Mention(sec, how, name) for sec, how, name in self.best.values()]  # type: ignore[arg-type]
+        return sorted(out, key=lambda m: HOW_RANK[m.how])
 
 
 def find_mentions(title: str, body: str, text: str) -> list[Mention]:
@@ -243,21 +271,20 @@ def find_mentions(title: str, body: str, text: str) -> list[Mention]:
 
     ``body`` is the raw post body (HTML or markdown), ``text`` its clean readable text.
     """
-    found: list[Mention] = []
+    found = _Found()
     if "EM_StockImg" in body:
         for block in _EMBED_BLOCK.findall(body):
             for code, market_no in _EMBED_CODE.findall(block):
                 sec = from_eastmoney(market_no, code)
                 if sec:
-                    found.append(Mention(sec, "embed"))
+                    found.add(sec, "embed")
     if "data-code=" in body:
-        for _tag, market_no, code, name in _KEYTIP.findall(body):
+        for market_no, code, name in dict.fromkeys(_KEYTIP.findall(body)):
             sec = from_eastmoney(market_no, code)
             if sec:
-                found.append(Mention(sec, "link", name.strip() or None))
+                found.add(sec, "link", name.strip() or None)
     if "quote.eastmoney.com" in body:
-        for m in _QUOTE_LINK.finditer(_EMBED_BLOCK.sub("", body)):
-            mk, code, cnx, cn, hk, ticker = m.groups()
+        for mk, code, cnx, cn, hk, ticker in dict.fromkeys(_QUOTE_LINK.findall(body)):
             sec = (
                 from_eastmoney(mk, code)
                 if mk
@@ -268,26 +295,11 @@ def find_mentions(title: str, body: str, text: str) -> list[Mention]:
                 else us(ticker)
             )
             if sec:
-                found.append(Mention(sec, "link"))
-    found += inline_mentions(title)
-    found += inline_mentions(text)
-    return merge_mentions(found)
-
-
-def merge_mentions(found: list[Mention]) -> list[Mention]:
-    """One mention per security: the strongest way it was found, and the first name given."""
-    best: dict[str, Mention] = {}
-    for m in found:
-        prev = best.get(m.security.symbol)
-        if prev is None:
-            best[m.security.symbol] = m
-            continue
-        how = m.how if HOW_RANK[m.how] < HOW_RANK[prev.how] else prev.how
-        name = prev.name or m.name
-        if prev.how != "link" and m.how == "link" and m.name:
-            name = m.name  # a keytip link's text is the site's own name for it
-        best[m.security.symbol] = Mention(prev.security, how, name)
-    return sorted(best.values(), key=lambda m: HOW_RANK[m.how])
+                found.add(sec, "link")
+    for part in (title, text):
+        for sec, name in _inline_found(part):
+            found.add(sec, "inline", name)
+    return found.mentions()
 
 
 # --- reference names ---------------------------------------------------------------

@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 
 SCHEMA_VERSION = 1
+WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -206,7 +207,9 @@ class Store:
         with _OPEN_LOCK:
             con = self._connect(read_only=False, timeout=timeout)
             try:
-                con.execute("SET TimeZone = 'UTC'")
+                # Bounded memory: big writes spill to disk instead of growing the process.
+                con.execute(f"SET TimeZone = 'UTC'; SET memory_limit = '{WRITE_MEMORY_LIMIT}'; "
+                            "SET preserve_insertion_order = false")
                 ensure_schema(con)
                 con.begin()
                 try:

@@ -152,9 +152,9 @@ def test_unquoted_codes_in_front_matter_stay_codes() -> None:
 
     from dashboard.articles import _HANDLER
 
-    meta, _ = frontmatter.parse("---\ntickers: [01024, 03690, 0700]\ncount: 12\n---\n", handler=_HANDLER)
+    meta, _ = frontmatter.parse("---\ntickers: [01024, 03690, 0700]\ncode: 00388\n---\n", handler=_HANDLER)
     assert meta["tickers"] == ["01024", "03690", "0700"]  # not 532, 1992, 448
-    assert meta["count"] == 12
+    assert meta["code"] == "00388"
 
 
 def test_very_large_file_is_rejected_without_reading_it(tmp_path: Path) -> None:
@@ -186,3 +186,34 @@ def test_markdown_body_is_cleaned() -> None:
     assert a.text == "加粗的正文 链接文字 & 更多。"
     assert a.url == "http://finance.eastmoney.com/news/1354,202112082206734275.html"
     assert a.id == "202112082206734275"
+
+
+def test_simple_front_matter_reads_like_yaml(shared_posts: Path) -> None:
+    import yaml
+
+    from dashboard.articles import _HANDLER, _FrontMatterLoader, simple_front_matter
+
+    cases = [
+        'layout: post\ntitle: "“我有饭 你有流量吗” 美团快手互通"\ndate: 2021-12-27 23:33:19 +0800\n'
+        "categories: emnews\ntags: 东财滚动新闻",
+        "title: 'single quoted'\ndate:  +0800\nempty:\n",
+        "title: a # comment",
+        'title: "escaped \\" quote"',
+        "title: a: b",
+        "tags: [01024, 03690]",
+        "title: >\n  folded",
+        "title: x\n  continued",
+        "title: 'it''s'",
+        "- a",
+    ]
+    for path in sorted(shared_posts.rglob("*.md")):
+        cases.append(_HANDLER.split(path.read_text(encoding="utf-8").lstrip())[0])
+    accepted = 0
+    for fm in cases:
+        fast = simple_front_matter(fm)
+        if fast is not None:
+            accepted += 1
+            assert fast == yaml.load(fm, Loader=_FrontMatterLoader), fm
+    assert accepted >= 31  # every real post, and the simple synthetic cases
+    assert simple_front_matter("title: a # comment") is None
+    assert simple_front_matter("tags: [01024, 03690]") is None
