@@ -6,13 +6,15 @@ import argparse
 import json
 import os
 import sys
+import unicodedata
+from datetime import date, timedelta
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dashboard.articles import PostError, read_post
 from dashboard.config import Settings, load_settings
-from dashboard.securities import reference_list
+from dashboard.securities import parse_symbol, reference_list
 from dashboard.store import Store, StoreBusy
 
 class _Progress:
@@ -154,7 +156,135 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_price_commands(sub: Any, db_help: str) -> None:
-    """Commands over prices and reactions; added as those modules land."""
+    prices = sub.add_parser("prices", help="fetch or import daily prices").add_subparsers(
+        dest="prices_command", required=True)
+    p = prices.add_parser("fetch", help="fetch prices from Yahoo Finance into the store")
+    p.add_argument("symbols", nargs="*", metavar="SYMBOL",
+                   help="Yahoo symbols (default: every security in the store, plus benchmarks)")
+    p.add_argument("--since", type=date.fromisoformat, help="first date (YYYY-MM-DD)")
+    p.add_argument("--until", type=date.fromisoformat, help="last date (default: articles' span)")
+    p.add_argument("--force", action="store_true", help="ask again even for stored ranges")
+    p.add_argument("--db", default=None, help=db_help)
+    p.set_defaults(func=cmd_prices_fetch)
+
+    p = prices.add_parser("import", help="import yfinance CSV exports (either shape)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--symbol", help="the symbol, when one file's name does not say it")
+    p.add_argument("--db", default=None, help=db_help)
+    p.set_defaults(func=cmd_prices_import)
+
+    p = sub.add_parser("status", help="articles, securities, and price coverage per security")
+    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+
+def _symbols(raw: Sequence[str]) -> list[str]:
+    out = []
+    for text in raw:
+        sec = parse_symbol(text)
+        if sec is None:
+            raise SystemExit(f"error: '{text}' is not a symbol (try 3690.HK, 600519.SS, NIO, ^HSI)")
+        out.append(sec.symbol)
+    return out
+
+
+def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.prices import YFinanceSource, default_spans, update_prices
+
+    store = _store(args, settings)
+    with store.read() as con:
+        spans = default_spans(con, settings.benchmarks,
+                              symbols=_symbols(args.symbols) if args.symbols else None,
+                              since=args.since, until=args.until,
+                              margin_days=settings.price_margin_days)
+    if not spans:
+        print("nothing to fetch: the store has no securities yet (ingest posts, or name symbols)")
+        return 0
+    bar = _Progress("fetching", unit="symbol")
+    try:
+        report = update_prices(store, YFinanceSource(), spans, force=args.force,
+                               refresh_days=settings.refresh_days,
+                               refresh_after=timedelta(hours=settings.refresh_after_hours),
+                               progress=bar)
+    finally:
+        bar.close()
+    print(f"prices for {len(spans)} symbols: {len(report.stored)} fetched, "
+          f"{len(report.cached)} already stored, {len(report.failures)} failed, "
+          f"{len(report.skipped)} failed recently (not asked again; --force to retry)")
+    for symbol, rows in sorted(report.stored.items()):
+        print(f"  {symbol}: {rows} rows")
+    for symbol, f in sorted({**report.skipped, **report.failures}.items()):
+        print(f"failed   {symbol}: {f.reason}")
+    if report.failures or report.skipped:
+        print("prices can also come from files: python -m dashboard prices import FILE.csv")
+    return 1 if spans and not report.stored and not report.cached else 0
+
+
+def cmd_prices_import(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.prices import PriceFileError, import_csv
+
+    if args.symbol and len(args.files) > 1:
+        print("error: --symbol names one file's symbol; import files one at a time", file=sys.stderr)
+        return 2
+    store = _store(args, settings)
+    failed = 0
+    for f in args.files:
+        try:
+            symbol, rows = import_csv(store, f, _symbols([args.symbol])[0] if args.symbol else None)
+            print(f"imported {f}: {symbol}, {rows} rows")
+        except PriceFileError as e:
+            failed += 1
+            print(f"error: {e}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad to a terminal width, counting CJK characters as two columns."""
+    out, used = "", 0
+    for ch in text:
+        w = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if used + w > width:
+            break
+        out, used = out + ch, used + w
+    return out + " " * (width - used)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.prices import coverage_report
+
+    store = _store(args, settings)
+    with store.read() as con:
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM securities), "
+            "(SELECT count(*) FROM prices), (SELECT max(finished_at) FROM ingest_runs)").fetchall()[0]
+        report = coverage_report(con, settings.site_timezone)
+    if args.json:
+        print(report.to_json(orient="records", date_format="iso", force_ascii=False))
+        return 0
+    articles, securities, price_rows, last_ingest = counts
+    print(f"store {store.path}")
+    print(f"  {articles} articles, {securities} securities, {price_rows} price rows; "
+          f"last ingest {last_ingest or 'never'}")
+    if report.empty:
+        return 0
+    print(f"\n{'symbol':<11} {'name':<12} {'articles':>8}  {'article span':<23} {'prices':>6}  "
+          f"{'price span':<23} state")
+    for r in report.itertuples():
+        span = f"{r.first_article} … {r.last_article}" if r.articles else "-"
+        pspan = f"{r.first_price} … {r.last_price}" if r.price_rows else "-"
+        if r.state == "no prices" and r.failure:
+            pspan = f"({r.failure})"
+        print(f"{r.symbol:<11} {_pad(r.name or '', 12)} {r.articles:>8}  {span:<23} {r.price_rows:>6}  "
+              f"{pspan:<23} {r.state}")
+    missing = report[report["failure"].notna()]
+    if not missing.empty:
+        print("\nmissing prices, and why:")
+        for r in missing.itertuples():
+            print(f"  {r.symbol}: {r.failure_reason} (at {r.failed_at:%Y-%m-%d %H:%M} UTC)")
+        print("retry with: python -m dashboard prices fetch --force SYMBOL, "
+              "or import a CSV: python -m dashboard prices import FILE.csv")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,103 @@
+"""The command line, run as users run it: ``python -m dashboard ...`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, write_post
+
+
+def run(*args: str, db: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("DASHBOARD_DB", None) if env is None or "DASHBOARD_DB" not in env else None
+    cmd = [sys.executable, "-m", "dashboard", *args] + (["--db", str(db)] if db else [])
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120)
+
+
+def test_ingest_prints_counts_and_rejections(tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    write_post(folder, "good.md", "美团-W(03690.HK)。")
+    (folder / "bad.md").write_text("---\ntitle: x\ndate:  +0800\n---\n")
+    db = tmp_path / "s.duckdb"
+    out = run("ingest", str(folder), db=db)
+    assert out.returncode == 0, out.stderr
+    assert "new:        1" in out.stdout and "rejected:   1" in out.stdout
+    assert f"rejected {folder / 'bad.md'}: unparseable date '+0800' in front matter" in out.stdout
+    again = run("ingest", str(folder), db=db)
+    assert "unchanged:  1" in again.stdout and "new:        0" in again.stdout
+
+
+def test_ingest_fails_only_when_nothing_could_be_read(tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "bad.md").write_bytes(b"")
+    assert run("ingest", str(folder), db=tmp_path / "s.duckdb").returncode == 1
+    assert run("ingest", str(tmp_path / "missing"), db=tmp_path / "s.duckdb").returncode == 2
+
+
+def test_db_defaults_to_the_environment(tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    write_post(folder, "a.md")
+    db = tmp_path / "from-env.duckdb"
+    out = run("ingest", str(folder), env={"DASHBOARD_DB": str(db)})
+    assert out.returncode == 0 and db.exists()
+
+
+def test_inspect_json(shared_posts: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\ntitle: x\ndate:  +0800\n---\n")
+    seed = shared_posts / "seeds" / "2021-12-27-202112272227521160.md"
+    out = run("inspect", str(seed), str(bad), "--json")
+    first, second = (json.loads(line) for line in out.stdout.splitlines())
+    assert first["id"] == "202112272227521160"
+    assert first["published_at"] == "2021-12-27T23:33:19+08:00"
+    assert first["url"] == "http://finance.eastmoney.com/news/1354,202112272227521160.html"
+    assert first["source"] == "北京商报" and first["error"] is None
+    assert first["securities"] == [
+        {"symbol": "3690.HK", "canonical": "03690.HK", "market": "HK", "name": "美团-W", "how": "embed"},
+        {"symbol": "1024.HK", "canonical": "01024.HK", "market": "HK", "name": "快手-W", "how": "embed"}]
+    assert second["error"] == "unparseable date '+0800' in front matter" and second["id"] is None
+    assert set(first) >= {"path", "id", "title", "published_at", "url", "source", "securities", "error"}
+
+
+def test_prices_import_and_status(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    run("ingest", str(shared_posts / "seeds"), db=db)
+    out = run("prices", "import", str(shared_prices / "hsi-constituents" / "3690.HK.csv"),
+              str(shared_prices / "hsi-constituents" / "1024.HK.csv"),
+              str(shared_prices / "download-format" / "^HSI.csv"), db=db)
+    assert out.returncode == 0, out.stderr
+    assert "imported" in out.stdout and "3690.HK, 1323 rows" in out.stdout
+    status = run("status", db=db)
+    assert "2 articles, 3 securities" in status.stdout
+    assert "3690.HK     美团-W" in status.stdout and "2020-01-02 … 2025-05-22 ok" in status.stdout
+    rows = {r["symbol"]: r for r in json.loads(run("status", "--json", db=db).stdout)}
+    assert rows["3690.HK"]["articles"] == 2 and rows["3690.HK"]["price_rows"] == 1323
+    assert rows["^HSI"]["first_price"] == "2021-01-04"
+
+
+def test_prices_import_reports_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "3690.HK.csv"
+    bad.write_text("Date,Open,High,Close,Volume\n2021-12-28,1,2,1.5,10\n")
+    out = run("prices", "import", str(bad), db=tmp_path / "s.duckdb")
+    assert out.returncode == 1 and "missing columns: Low" in out.stderr
+
+
+@pytest.mark.timeout(120)
+def test_prices_fetch_offline_says_why_and_how(shared_posts: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    run("ingest", str(shared_posts / "seeds"), db=db)
+    out = run("prices", "fetch", db=db)
+    if "failed   " not in out.stdout:
+        pytest.skip("Yahoo Finance is reachable from here")
+    assert out.returncode == 1
+    assert "failed   3690.HK: Yahoo Finance could not be reached" in out.stdout
+    assert "prices import" in out.stdout
+    status = run("status", db=db)
+    assert "3690.HK: Yahoo Finance could not be reached" in status.stdout
