@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from dashboard.articles import PostError, read_post
 from dashboard.config import Settings, load_settings
 from dashboard.securities import parse_symbol, reference_list
@@ -49,7 +51,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     bar = _Progress("parsing")
     try:
         report = ingest_folder(store, args.dir, settings.site_timezone, workers=args.workers,
-                               max_bytes=settings.max_post_bytes, progress=bar)
+                               max_bytes=settings.max_post_bytes, progress=bar,
+                               benchmarks=settings.benchmarks)
     except NotADirectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -173,6 +176,12 @@ def _add_price_commands(sub: Any, db_help: str) -> None:
     p.add_argument("--db", default=None, help=db_help)
     p.set_defaults(func=cmd_prices_import)
 
+    p = sub.add_parser("reactions", help="how the price reacted to each article naming SYMBOL")
+    p.add_argument("symbol")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects")
+    p.add_argument("--db", default=None, help=db_help)
+    p.set_defaults(func=cmd_reactions)
+
     p = sub.add_parser("status", help="articles, securities, and price coverage per security")
     p.add_argument("--db", default=None, help=db_help)
     p.add_argument("--json", action="store_true")
@@ -206,7 +215,7 @@ def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
         report = update_prices(store, YFinanceSource(), spans, force=args.force,
                                refresh_days=settings.refresh_days,
                                refresh_after=timedelta(hours=settings.refresh_after_hours),
-                               progress=bar)
+                               benchmarks=settings.benchmarks, progress=bar)
     finally:
         bar.close()
     print(f"prices for {len(spans)} symbols: {len(report.stored)} fetched, "
@@ -231,12 +240,62 @@ def cmd_prices_import(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
     for f in args.files:
         try:
-            symbol, rows = import_csv(store, f, _symbols([args.symbol])[0] if args.symbol else None)
+            symbol, rows = import_csv(store, f, _symbols([args.symbol])[0] if args.symbol else None,
+                                      benchmarks=settings.benchmarks)
             print(f"imported {f}: {symbol}, {rows} rows")
         except PriceFileError as e:
             failed += 1
             print(f"error: {e}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def cmd_reactions(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.reactions import reactions_for
+
+    (symbol,) = _symbols([args.symbol])
+    store = _store(args, settings)
+    with store.read() as con:
+        df = reactions_for(con, symbol, settings.site_timezone)
+    rows = [
+        {
+            "article_id": r.article_id,
+            "published_at": r.published_at.isoformat(),
+            "session": None if pd.isna(r.session) else r.session.strftime("%Y-%m-%d"),
+            "title": r.title,
+            "day0_return": _number(r.day0_return),
+            "day0_abnormal": _number(r.day0_abnormal),
+            "cr_m1_p1": _number(r.cr_m1_p1),
+            "car_m1_p1": _number(r.car_m1_p1),
+            "cr_0_p5": _number(r.cr_0_p5),
+            "car_0_p5": _number(r.car_0_p5),
+            "car_m1_p1_mm": _number(r.car_m1_p1_mm),
+            "car_0_p5_mm": _number(r.car_0_p5_mm),
+            "volume_ratio": _number(r.volume_ratio),
+        }
+        for r in df.itertuples()
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    if not rows:
+        print(f"no articles name {symbol}")
+        return 0
+
+    def pct(v: float | None) -> str:
+        return "      -" if v is None else f"{v * 100:+6.2f}%"
+
+    print(f"{'published':<17} {'session':<10} {'day 0':>7} {'CAR-1+1':>7} {'CAR0+5':>7} {'vol×':>5}  title")
+    for r in rows:
+        vol = "    -" if r["volume_ratio"] is None else f"{r['volume_ratio']:5.2f}"
+        print(f"{r['published_at'][:16].replace('T', ' ')} {r['session'] or '-':<10} {pct(r['day0_return'])} "
+              f"{pct(r['car_m1_p1'])} {pct(r['car_0_p5'])} {vol}  {r['title']}")
+    print("returns are simple returns of adjusted closes; CAR: summed abnormal returns against "
+          f"the market benchmark; '-' where prices do not cover the window")
+    return 0
 
 
 def _pad(text: str, width: int) -> str:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dashboard.articles import DEFAULT_MAX_BYTES, PostError, parse_post
+from dashboard.reactions import refresh_reactions
 from dashboard.securities import reference_list
 from dashboard.store import Store
 
@@ -200,10 +201,12 @@ def ingest_folder(
     workers: int | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    benchmarks: dict[str, str] | None = None,
 ) -> IngestReport:
     """Ingest every post below ``root``; one transaction for the whole run.
 
-    ``progress(done, total)`` is called as files are parsed.
+    ``progress(done, total)`` is called as files are parsed. Reactions are recomputed
+    against ``benchmarks`` (market -> symbol; default: the standard indices).
     """
     started = time.perf_counter()
     began = datetime.now(UTC)
@@ -297,6 +300,8 @@ def ingest_folder(
             ]
             _write(con, stage if ok else None, file_rows, gone, replaced)
             _record_run(con, report, began)
+            if report.new or report.updated or report.removed:
+                refresh_reactions(con, benchmarks)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.markets import info_for
+from dashboard.reactions import refresh_reactions
 from dashboard.securities import parse_symbol, reference_list
 from dashboard.store import Store
 
@@ -402,7 +403,7 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
                   force: bool = False, today: date | None = None, refresh_days: int = 5,
                   refresh_after: timedelta = timedelta(hours=12),
                   retry_failed_after: timedelta = timedelta(hours=1),
-                  batch_size: int = 40,
+                  batch_size: int = 40, benchmarks: dict[str, str] | None = None,
                   progress: Callable[[int, int], None] | None = None) -> FetchReport:
     """Bring the store's prices up to ``spans`` (symbol -> [start, end]), asking only for gaps.
 
@@ -442,13 +443,16 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
             for symbol, failure in answer.failures.items():
                 report.failures[symbol] = failure
                 record_failure(con, failure, start, end)
+            if answer.frames:
+                refresh_reactions(con, benchmarks)
         done += len(batch)
         if progress is not None:
             progress(done, len(wanted))
     return report
 
 
-def import_csv(store: Store, path: str | Path, symbol: str | None = None) -> tuple[str, int]:
+def import_csv(store: Store, path: str | Path, symbol: str | None = None,
+               benchmarks: dict[str, str] | None = None) -> tuple[str, int]:
     """Import one CSV export; all or nothing; re-importing the same file changes nothing."""
     symbol, frame = read_price_csv(path, symbol)
     if frame.empty:
@@ -457,6 +461,7 @@ def import_csv(store: Store, path: str | Path, symbol: str | None = None) -> tup
     with store.write() as con:
         ensure_securities(con, [symbol])
         rows = write_prices(con, symbol, frame, f"csv:{Path(path).name}", span)
+        refresh_reactions(con, benchmarks)
     return symbol, rows
 
 

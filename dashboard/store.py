@@ -120,6 +120,22 @@ CREATE TABLE IF NOT EXISTS price_failures (
     reason       VARCHAR,
     attempted_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS calendar_sessions (
+    calendar  VARCHAR NOT NULL,    -- exchange-calendars code
+    session   DATE NOT NULL,
+    close_utc TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS daily_returns (
+    symbol    VARCHAR NOT NULL,
+    date      DATE NOT NULL,
+    i         BIGINT,              -- the session's position in the symbol's price rows
+    benchmark VARCHAR,
+    adj_close DOUBLE,
+    volume    DOUBLE,
+    ret       DOUBLE,
+    rm        DOUBLE,              -- the benchmark's return over the same interval
+    ar        DOUBLE               -- abnormal return, market-adjusted
+);
 CREATE TABLE IF NOT EXISTS reactions (
     article_id   VARCHAR NOT NULL,
     symbol       VARCHAR NOT NULL,

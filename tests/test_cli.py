@@ -101,3 +101,25 @@ def test_prices_fetch_offline_says_why_and_how(shared_posts: Path, tmp_path: Pat
     assert "prices import" in out.stdout
     status = run("status", db=db)
     assert "3690.HK: Yahoo Finance could not be reached" in status.stdout
+
+
+def test_reactions_json(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    run("ingest", str(shared_posts / "seeds"), db=db)
+    run("prices", "import", str(shared_prices / "hsi-constituents" / "3690.HK.csv"),
+        str(shared_prices / "download-format" / "^HSI.csv"), db=db)
+    out = run("reactions", "3690.HK", "--json", db=db)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [(r["article_id"], r["published_at"], r["session"]) for r in rows] == [
+        ("202112272227521160", "2021-12-27T23:33:19+08:00", "2021-12-28"),
+        ("202112292228912369", "2021-12-29T05:58:12+08:00", "2021-12-29")]
+    assert [round(r["day0_return"] * 100, 2) for r in rows] == [-1.15, -3.31]
+    assert set(rows[0]) >= {"article_id", "published_at", "session", "day0_return", "car_m1_p1",
+                            "car_0_p5", "volume_ratio"}
+    assert rows[0]["car_m1_p1"] == pytest.approx(-0.042687, abs=1e-6)
+    text = run("reactions", "3690.HK", db=db).stdout
+    assert "2021-12-27 23:33 2021-12-28  -1.15%" in text
+    # a security without prices: every measure missing, as null
+    none = json.loads(run("reactions", "1024.HK", "--json", db=db).stdout)
+    assert none[0]["session"] is None and none[0]["day0_return"] is None
