@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import unicodedata
 from datetime import date, timedelta
@@ -347,6 +348,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `... | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     settings = load_settings()
     if getattr(args, "db", None) is None and os.environ.get("DASHBOARD_DB"):
