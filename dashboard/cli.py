@@ -8,8 +8,8 @@ import os
 import signal
 import sys
 import unicodedata
-from datetime import date, timedelta
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from dashboard.articles import PostError, read_post
 from dashboard.config import Settings, load_settings
 from dashboard.securities import parse_symbol, reference_list
 from dashboard.store import Store, StoreBusy
+
 
 class _Progress:
     """A progress bar on stderr for long runs on a terminal; silent otherwise."""
@@ -295,7 +296,7 @@ def cmd_reactions(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{r['published_at'][:16].replace('T', ' ')} {r['session'] or '-':<10} {pct(r['day0_return'])} "
               f"{pct(r['car_m1_p1'])} {pct(r['car_0_p5'])} {vol}  {r['title']}")
     print("returns are simple returns of adjusted closes; CAR: summed abnormal returns against "
-          f"the market benchmark; '-' where prices do not cover the window")
+          "the market benchmark; '-' where prices do not cover the window")
     return 0
 
 

@@ -153,7 +153,7 @@ def normalized_performance(con: duckdb.DuckDBPyConnection, symbols: Sequence[str
 
 
 def shared_sessions(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: date | None,
-                    end: date | None, site_tz: str) -> pd.DataFrame:
+                    end: date | None) -> pd.DataFrame:
     """Per (symbol, session): its articles, and how many of them name more than one of ``symbols``."""
     return con.execute("""
         WITH chosen AS (SELECT unnest($symbols::VARCHAR[]) AS symbol),
@@ -167,7 +167,7 @@ def shared_sessions(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
         WHERE r.symbol IN (SELECT symbol FROM chosen) AND r.session IS NOT NULL
           AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
         GROUP BY r.symbol, r.session ORDER BY r.symbol, r.session
-    """, {"symbols": list(symbols), "start": start, "end": end, "tz": site_tz}).df()
+    """, {"symbols": list(symbols), "start": start, "end": end}).df()
 
 
 def main_subject_articles(con: duckdb.DuckDBPyConnection, symbol: str) -> frozenset[str]:

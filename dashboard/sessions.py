@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from dashboard.markets import MARKETS
 
+
 def calendar_sessions(calendar: str, start: date, end: date) -> pd.DataFrame:
     """An exchange's sessions with their closing instants (half days included)."""
     with warnings.catch_warnings():

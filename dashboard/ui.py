@@ -7,7 +7,7 @@ State lives in the URL (``s`` securities, ``from``/``to`` dates, ``a`` article, 
 
 from __future__ import annotations
 
-import os
+import json
 import tempfile
 import threading
 import time
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import coverage, figures
@@ -100,13 +101,21 @@ def query(name: str, gen: Generation, *args: Any) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def price_figure(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
-                 selected: date | None) -> Any:
+def price_figure_json(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
+                      selected: date | None) -> str:
     s = settings()
     prices = query("price_history", gen, symbol, start, end)
     markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
     labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
-    return figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
+    fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
+    return fig.to_json()
+
+
+def price_figure(*args: Any) -> go.Figure:
+    # Rebuilt from the cached JSON on every run, so the chart's spec is identical run after
+    # run: Streamlit keys a chart's selection state to it, and a freshly built figure
+    # serializes differently from a cached copy, which would drop the first click.
+    return go.Figure(json.loads(price_figure_json(*args)))
 
 
 # --- data work (local mode) -------------------------------------------------------------
@@ -378,6 +387,12 @@ def watch_folder(folder: Path) -> None:
 
     @st.fragment(run_every=s.watch_seconds)
     def check() -> None:
+        # Runs with every rerun of the page too: scan at most once per period, so a rerun
+        # never pays for reading the folder.
+        now = time.monotonic()
+        if now - st.session_state.get("watched_at", -1e9) < s.watch_seconds * 0.9:
+            return
+        st.session_state["watched_at"] = now
         sig = folder_signature(folder)
         key = f"sig:{folder}"
         previous = st.session_state.get(key)
@@ -562,7 +577,6 @@ def compare_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     if len(state.securities) < 2:
         st.info(t("compare_need_two", lang))
         return
-    s = settings()
     gen = generation()
     perf = query("normalized_performance", gen, tuple(state.securities), state.start, state.end)
     for sym in state.securities:
@@ -570,7 +584,7 @@ def compare_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
             no_prices_notice(sym, lang)
     if perf.empty:
         return
-    sessions = query("shared_sessions", gen, tuple(state.securities), state.start, state.end, s.site_timezone)
+    sessions = query("shared_sessions", gen, tuple(state.securities), state.start, state.end)
     names = {sym: label_of(overview)(sym).rsplit(" (", 1)[0] for sym in state.securities}
     labels = {k: t(k, lang) for k in ("shared", "news", "change")}
     st.plotly_chart(figures.compare_chart(perf, sessions, names=names, labels=labels),
@@ -629,7 +643,6 @@ def open_article(article_id: str) -> None:
 def main() -> None:
     st.set_page_config(page_title="News & prices · 新闻与行情", page_icon=":material/candlestick_chart:",
                        layout="wide")
-    s = settings()
     locale = (st.context.locale or "") if hasattr(st, "context") else ""
     lang_default = "zh" if str(locale).lower().startswith("zh") else "en"
     lang_now = st.session_state.get("lang") or st.query_params.get("lang", lang_default)

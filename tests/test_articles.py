@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -65,7 +65,7 @@ def test_flash_news_publisher_in_trailing_parentheses(shared_posts: Path) -> Non
     [
         ("2021-12-29 05:58:12 +0800", datetime(2021, 12, 29, 5, 58, 12, tzinfo=HKT)),
         ("2021-12-29 05:58:12 +08:00", datetime(2021, 12, 29, 5, 58, 12, tzinfo=HKT)),
-        ("2021-12-29T05:58:12Z", datetime(2021, 12, 29, 5, 58, 12, tzinfo=timezone.utc)),
+        ("2021-12-29T05:58:12Z", datetime(2021, 12, 29, 5, 58, 12, tzinfo=UTC)),
         ("2021-12-08 10:46:18", datetime(2021, 12, 8, 10, 46, 18, tzinfo=HKT)),
         (datetime(2021, 12, 8, 10, 46, 18), datetime(2021, 12, 8, 10, 46, 18, tzinfo=HKT)),
         (date(2021, 12, 8), datetime(2021, 12, 8, 0, 0, tzinfo=HKT)),

@@ -1,0 +1,273 @@
+"""The dashboard's main flows, driven with Streamlit's AppTest (in-process, no browser)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.ingest import ingest_folder
+from dashboard.prices import import_csv
+from dashboard.store import Store
+from tests.conftest import ROOT
+from tests.yfstub import DNS, NO_TZ, FakeDownload
+
+SEED_27 = "202112272227521160"
+SEED_29 = "202112292228912369"
+
+
+@pytest.fixture(autouse=True)
+def offline_yfinance(monkeypatch: pytest.MonkeyPatch) -> FakeDownload:
+    """The app's first start asks yfinance; here it answers like a machine with no network."""
+    import yfinance
+
+    fake = FakeDownload(lambda symbols, a, b, c: ({}, {s: (DNS if i < 2 else NO_TZ) for i, s in enumerate(symbols)}))
+    monkeypatch.setattr(yfinance, "download", fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def seeded_env(tmp_path: Path, shared_posts: Path, shared_prices: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Store:
+    store = Store(tmp_path / "store.duckdb")
+    ingest_folder(store, shared_posts / "seeds")
+    for f in ("hsi-constituents/3690.HK.csv", "hsi-constituents/1024.HK.csv", "download-format/^HSI.csv"):
+        import_csv(store, shared_prices / f)
+    monkeypatch.setenv("DASHBOARD_DB", str(store.path))
+    monkeypatch.setenv("DASHBOARD_POSTS", str(shared_posts / "seeds"))
+    monkeypatch.delenv("DASHBOARD_HOSTED", raising=False)
+    return store
+
+
+def app(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if query:
+        at.query_params.update(query)
+    return at
+
+
+def _plain(value: object) -> object:
+    """Plotly's JSON with its base64 typed arrays ({"dtype", "bdata"}) decoded to lists."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        if set(value) >= {"dtype", "bdata"}:
+            return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def figure(at: AppTest) -> dict:
+    (chart,) = at.get("plotly_chart")
+    return _plain(json.loads(chart.proto.spec))  # type: ignore[return-value]
+
+
+def markers(fig: dict) -> dict[str, int]:
+    trace = next(t for t in fig["data"] if t.get("mode") == "markers+text")
+    return {x[:10]: int(n) for x, n in zip(trace["x"], trace["text"], strict=True)}
+
+
+def coverage(at: AppTest):  # type: ignore[no-untyped-def]
+    return at.dataframe[0].value
+
+
+DEC = {"s": "3690.HK", "from": "2021-12-01", "to": "2021-12-31"}
+
+
+def test_meituan_december_shows_both_seeds(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    assert not at.exception
+    fig = figure(at)
+    assert markers(fig) == {"2021-12-28": 1, "2021-12-29": 1}
+    candles = next(t for t in fig["data"] if t["type"] == "candlestick")
+    assert candles["x"][0][:10] == "2021-12-01" and candles["x"][-1][:10] == "2021-12-31"
+    assert "2021-12-27" in json.dumps(fig["layout"]["xaxis"]["rangebreaks"])  # the holiday is cut out
+    df = coverage(at)
+    assert len(df) == 2
+    assert set(df["title"]) == {"“我有饭 你有流量吗” 美团快手互通 是昙花一现还是拆墙新模板？",
+                                "牵手美团实现互联互通 快手生态持续开放创新"}
+    assert set(df["others"]) == {"1024.HK 快手-W"}
+    assert sorted(round(v * 100, 2) for v in df["day0"]) == [-3.31, -1.15]
+    assert at.query_params["s"] == "3690.HK" and at.query_params["from"] == "2021-12-01"
+
+
+def test_pick_another_security(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    at.sidebar.multiselect(key="securities").set_value(["1024.HK"]).run()
+    assert not at.exception
+    assert figure(at)["layout"]["title"]["text"] == "1024.HK 快手-W"
+    assert at.query_params["s"] == "1024.HK"
+
+
+def test_date_range_narrows_chart_and_list(seeded_env: Store) -> None:
+    from datetime import date
+
+    at = app(DEC).run()
+    at.sidebar.date_input(key="date_range").set_value((date(2021, 12, 20), date(2021, 12, 28))).run()
+    assert not at.exception
+    assert markers(figure(at)) == {"2021-12-28": 1}
+    assert list(coverage(at)["title"]) == ["“我有饭 你有流量吗” 美团快手互通 是昙花一现还是拆墙新模板？"]
+    assert at.query_params["to"] == "2021-12-28"
+
+
+def test_keyword_and_publisher_filters(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    at.text_input(key="keyword").input("生态").run()
+    assert list(coverage(at)["title"]) == ["牵手美团实现互联互通 快手生态持续开放创新"]
+    at.text_input(key="keyword").input("").run()
+    at.multiselect(key="sources").set_value(["北京商报"]).run()
+    assert list(coverage(at)["source"]) == ["北京商报"]
+
+
+def test_marker_click_selects_that_sessions_articles(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    at.session_state["chart"] = {"selection": {"points": [{"x": "2021-12-29", "customdata": ["2021-12-29"]}],
+                                               "point_indices": [1], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception
+    assert list(coverage(at)["title"]) == ["牵手美团实现互联互通 快手生态持续开放创新"]
+    assert any("Session 2021-12-29: 1 articles" in m.value for m in at.markdown)
+
+
+def test_choosing_a_row_opens_the_article_as_text(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    row = list(coverage(at)["title"]).index("“我有饭 你有流量吗” 美团快手互通 是昙花一现还是拆墙新模板？")
+    at.session_state["coverage_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert at.query_params["a"] == SEED_27
+    text = "\n".join(m.value for m in at.markdown)
+    assert "互联互通不只是能在微信打开电商链接" in text
+    assert "EM\\_StockImg" not in text and "<p" not in text and "data-code" not in text
+    assert "Day 0 **\\-1.15%**" in text.replace("+", "") or "Day 0 **-1.15%**" in text
+    buttons = {b.label for b in at.button}
+    assert {"3690.HK 美团-W", "1024.HK 快手-W"} <= buttons
+
+
+def test_article_securities_switch_the_chart(seeded_env: Store) -> None:
+    at = app({**DEC, "a": SEED_27}).run()
+    next(b for b in at.button if b.label == "1024.HK 快手-W").click().run()
+    assert figure(at)["layout"]["title"]["text"] == "1024.HK 快手-W"
+    assert at.query_params["s"] == "1024.HK,3690.HK"
+
+
+def test_shared_url_reopens_the_same_view(seeded_env: Store) -> None:
+    url = {"s": "3690.HK,1024.HK", "from": "2021-12-15", "to": "2021-12-31", "a": SEED_29, "view": "chart",
+           "lang": "zh"}
+    at = app(url).run()
+    assert not at.exception
+    assert at.sidebar.multiselect(key="securities").value == ["3690.HK", "1024.HK"]
+    assert at.title[0].value == "新闻与行情"
+    assert any("牵手美团实现互联互通" in m.value for m in at.markdown)
+    assert dict(at.query_params) == url
+
+
+def test_invalid_parameters_fall_back_with_a_notice(seeded_env: Store) -> None:
+    at = app({"s": "NOPE.HK", "from": "yesterday", "view": "galaxy", "lang": "xx", "a": "missing"}).run()
+    assert not at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "'NOPE.HK'" in infos and "from='yesterday'" in infos and "view='galaxy'" in infos
+    assert "lang='xx'" in infos
+    assert len(at.sidebar.multiselect(key="securities").value) == 1  # the default security
+    assert "missing" in infos  # the unknown article
+
+
+def test_no_prices_says_why_and_how(tmp_path: Path, shared_posts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "store.duckdb"))
+    monkeypatch.setenv("DASHBOARD_POSTS", str(shared_posts / "seeds"))
+    at = app({"s": "3690.HK"}).run()
+    assert not at.exception
+    warning = at.warning[0].value
+    assert "No prices for 3690.HK yet" in warning
+    assert "could not be reached" in warning and "prices import" in warning
+    assert len(coverage(at)) == 2  # the rest works
+
+
+def test_first_run_on_a_fresh_clone_uses_the_sample_posts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          offline_yfinance: FakeDownload) -> None:
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "store.duckdb"))
+    monkeypatch.delenv("DASHBOARD_POSTS", raising=False)
+    at = app().run()
+    assert not at.exception
+    assert offline_yfinance.calls  # it tried to fetch prices
+    chosen = at.sidebar.multiselect(key="securities").value
+    assert chosen[0] in {"3690.HK", "1024.HK"}
+    assert len(coverage(at)) >= 5 and all(t.startswith("示例") for t in coverage(at)["title"])
+    assert "No prices" in at.warning[0].value
+
+
+def test_language_switch(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    assert at.title[0].value == "News & prices"
+    at.sidebar.segmented_control(key="lang").set_value("zh").run()
+    assert at.title[0].value == "新闻与行情"
+    assert at.query_params["lang"] == "zh"
+    assert figure(at)["layout"]["title"]["text"] == "3690.HK 美团-W"  # names stay as published
+
+
+def test_compare_highlights_articles_naming_both(seeded_env: Store) -> None:
+    at = app({**DEC, "s": "3690.HK,1024.HK", "view": "compare"}).run()
+    assert not at.exception
+    fig = figure(at)
+    stars = [t for t in fig["data"] if t.get("marker", {}).get("symbol") == "star"]
+    assert stars and {x[:10] for t in stars for x in t["x"]} == {"2021-12-28", "2021-12-29"}
+    assert len([t for t in fig["data"] if t.get("mode") == "lines"]) == 2
+
+
+def test_average_reaction_and_moves_views(seeded_env: Store) -> None:
+    at = app({**DEC, "view": "average"}).run()
+    assert not at.exception
+    caar = next(t for t in figure(at)["data"] if t.get("mode") == "lines+markers")
+    assert caar["x"] == list(range(-5, 11))
+    at = app({**DEC, "view": "moves"}).run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "2021-12-29" in text and "abnormal" in text
+    assert any("牵手美团实现互联互通" in b.label for b in at.button)
+    assert any("No coverage found" in c.value for c in at.caption)
+
+
+def test_hosted_mode_hides_data_controls(seeded_env: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = app(DEC).run()
+    labels = {b.label for b in at.sidebar.button}
+    assert "Ingest / refresh news" in labels and "Fetch prices" in labels
+    st.cache_resource.clear()
+    monkeypatch.setenv("DASHBOARD_HOSTED", "true")
+    at = app(DEC).run()
+    assert not at.exception
+    assert not [b for b in at.sidebar.button if b.label in {"Ingest / refresh news", "Fetch prices"}]
+    assert not at.sidebar.text_input
+    assert any("Hosted mode" in c.value for c in at.sidebar.caption)
+
+
+def test_new_posts_appear_after_refresh(seeded_env: Store, tmp_path: Path, shared_posts: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    folder = tmp_path / "posts"
+    shutil.copytree(shared_posts / "seeds", folder)
+    monkeypatch.setenv("DASHBOARD_POSTS", str(folder))
+    at = app(DEC).run()
+    assert len(coverage(at)) == 2
+    (folder / "new.md").write_text('---\ntitle: "美团新消息"\ndate: 2021-12-30 10:00:00 +0800\n---\n'
+                                   "美团-W(03690.HK)发布公告。\n", encoding="utf-8")
+    next(b for b in at.sidebar.button if b.label == "Ingest / refresh news").click().run()
+    assert not at.exception
+    assert "美团新消息" in set(coverage(at)["title"])
+    assert markers(figure(at))["2021-12-30"] == 1
