@@ -143,8 +143,8 @@ def parse_published(value: object, site_tz: str) -> datetime:
 
 # --- body --------------------------------------------------------------------------
 
-_SOURCE_LINE = re.compile(r"^\s*<(https?://[^>\s]+)>\s*$", re.M)
-_FOOTER_LINE = re.compile(r"^\s*\[返回[^\]]*\]\([^)]*\).*$", re.M)
+_SOURCE_LINE = re.compile(r"\s*<(https?://[^>\s]+)>\s*")
+_FOOTER_LINE = re.compile(r"\s*\[返回[^\]]*\]\([^)]*\).*")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)  # also takes EM_StockImg markers' content out below
 _EMBED_BLOCK = re.compile(r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.S)
 _SCRIPT = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>", re.S | re.I)
@@ -288,13 +288,15 @@ def parse_post(raw: bytes, path: str, site_tz: str = "Asia/Shanghai",
     cut = max(0, len(body) - _TAIL)
     head, tail = body[:cut], body[cut:]
     url = None
-    if "<http" in tail:
-        m = _SOURCE_LINE.search(tail)
-        url = m.group(1) if m else None
-        tail = _SOURCE_LINE.sub("", tail)
-    if "[返回" in tail:
-        tail = _FOOTER_LINE.sub("", tail)
-    body = head + tail
+    if "<http" in tail or "[返回" in tail:
+        kept = []
+        for line in tail.split("\n"):
+            m = _SOURCE_LINE.fullmatch(line) if line.lstrip().startswith("<http") else None
+            if m is not None:
+                url = url or m.group(1)
+            elif not _FOOTER_LINE.fullmatch(line):
+                kept.append(line)
+        body = head + "\n".join(kept)
     digest_lines = []
     lines = body.lstrip().splitlines()
     while lines and lines[0].startswith(">"):

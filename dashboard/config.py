@@ -7,6 +7,7 @@ environment variables, so the same names work there):
 ``DASHBOARD_POSTS``     folder of posts the app ingests on start (default ``data/posts``)
 ``DASHBOARD_TZ``        time zone of naive post dates (default ``Asia/Shanghai``)
 ``DASHBOARD_HOSTED``    ``true`` for hosted mode: browse and share only
+``DASHBOARD_FETCH_ON_START``  ``false`` to skip asking Yahoo Finance when the app starts
 ``DASHBOARD_CONFIG``    path of a TOML file with the same keys (default ``dashboard.toml``)
 """
 
@@ -41,6 +42,7 @@ class Settings:
     refresh_days: int = 5  # recent days re-asked, as they can still change
     refresh_after_hours: float = 12.0  # ... but no more often than this
     watch_seconds: int = 60  # how often a local app looks for new posts
+    fetch_on_start: bool = True  # the app's first start asks Yahoo for missing prices
     lock_timeout: float = 60.0
     max_post_bytes: int = 5 * 1024 * 1024
 
@@ -69,8 +71,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                     "refresh_after_hours", "watch_seconds", "lock_timeout", "max_post_bytes"):
             if key in data:
                 values[key] = data[key]
-        if "hosted" in data:
-            values["hosted"] = _truthy(data["hosted"])
+        for key in ("hosted", "fetch_on_start"):
+            if key in data:
+                values[key] = _truthy(data[key])
         if isinstance(data.get("benchmarks"), dict):
             values["benchmarks"] = {**DEFAULT_BENCHMARKS, **data["benchmarks"]}
     if env.get("DASHBOARD_DB"):
@@ -81,4 +84,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         values["site_timezone"] = env["DASHBOARD_TZ"]
     if "DASHBOARD_HOSTED" in env:
         values["hosted"] = _truthy(env["DASHBOARD_HOSTED"])
+    if "DASHBOARD_FETCH_ON_START" in env:
+        values["fetch_on_start"] = _truthy(env["DASHBOARD_FETCH_ON_START"])
     return Settings(**values)

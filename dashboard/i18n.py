@@ -54,10 +54,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_link": {"en": "Original", "zh": "原文"},
     "col_symbol": {"en": "For", "zh": "证券"},
     "open_link": {"en": "open", "zh": "打开"},
-    "rows_shown": {"en": "{n} articles", "zh": "共 {n} 篇"},
+    "rows_shown": {"en": "{n} articles", "en_one": "1 article", "zh": "共 {n} 篇"},
     "rows_capped": {"en": "showing the newest {n}", "zh": "仅显示最新 {n} 篇"},
     "pick_article": {"en": "Select a row to read the article.", "zh": "选择一行阅读文章。"},
-    "session_pick": {"en": "Session {session}: {n} articles", "zh": "{session} 交易日：{n} 篇"},
+    "session_pick": {"en": "Session {session}: {n} articles", "en_one": "Session {session}: 1 article",
+                     "zh": "{session} 交易日：{n} 篇"},
     "clear": {"en": "Show all", "zh": "显示全部"},
     "click_marker": {"en": "Click a news marker to list that session's articles.",
                      "zh": "点击新闻标记可查看该交易日的文章。"},
@@ -128,6 +129,8 @@ TEXTS: dict[str, dict[str, str]] = {
                         "zh": "链接中的文章 {value!r} 不在数据中。"},
     "store_busy": {"en": "The store is being updated by another process; showing the last data.",
                    "zh": "数据正在被其他进程更新，暂时显示上一次的数据。"},
+    "refreshing": {"en": "Checking the posts folder and prices in the background…",
+                   "zh": "正在后台检查文章文件夹和行情…"},
     "first_run": {"en": "Preparing the data…", "zh": "正在准备数据…"},
     "boot_prices_failed": {"en": "Some prices could not be fetched: {reason}.",
                            "zh": "部分行情未能获取：{reason}。"},
@@ -147,5 +150,5 @@ def t(key: str, lang: str, **values: object) -> str:
     entry = TEXTS.get(key)
     if entry is None:
         return key
-    text = entry.get(lang) or entry["en"]
+    text = (entry.get(f"{lang}_one") if values.get("n") == 1 else None) or entry.get(lang) or entry["en"]
     return text.format(**values) if values else text

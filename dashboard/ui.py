@@ -123,26 +123,32 @@ def price_figure(*args: Any) -> go.Figure:
 
 @dataclass
 class Bootstrap:
-    """What the first start of this server process did."""
+    """What the first start of this server process did (or is doing, in the background)."""
 
     ingested: Any = None
     fetched: Any = None
     errors: list[str] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
 
 
-def _ingest(folder: Path) -> Any:
+def _ingest(folder: Path, s: Settings | None = None, store: Store | None = None) -> Any:
     from dashboard.ingest import ingest_folder
 
-    s = settings()
-    return ingest_folder(snapshots().store, folder, s.site_timezone, max_bytes=s.max_post_bytes,
+    s = s or settings()
+    return ingest_folder(store or snapshots().store, folder, s.site_timezone, max_bytes=s.max_post_bytes,
                          benchmarks=s.benchmarks)
 
 
-def _fetch(symbols: list[str] | None = None, force: bool = False) -> Any:
+def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | None = None,
+           store: Store | None = None) -> Any:
     from dashboard.prices import YFinanceSource, default_spans, update_prices
 
-    s = settings()
-    store = snapshots().store
+    s = s or settings()
+    store = store or snapshots().store
     with store.read() as con:
         spans = default_spans(con, s.benchmarks, symbols=symbols, margin_days=s.price_margin_days)
         if symbols:  # a chosen security's benchmark comes along
@@ -161,18 +167,39 @@ def _fetch(symbols: list[str] | None = None, force: bool = False) -> Any:
 
 @st.cache_resource(show_spinner=False)
 def bootstrap() -> Bootstrap:
-    """On the first start: ingest the configured posts folder and fetch what prices it can."""
+    """On the first start: ingest the configured posts folder and fetch what prices it can.
+
+    With an empty store the page waits for it; with data already stored it runs in the
+    background and the page shows the stored data at once.
+    """
     s = settings()
+    store = snapshots().store
     result = Bootstrap()
-    if s.posts_dir.is_dir():
+
+    def work() -> None:
+        if s.posts_dir.is_dir():
+            try:
+                result.ingested = _ingest(s.posts_dir, s, store)
+            except StoreBusy as e:
+                result.errors.append(str(e))
+        if s.fetch_on_start:
+            try:
+                result.fetched = _fetch(s=s, store=store)
+            except StoreBusy as e:
+                result.errors.append(str(e))
+
+    has_articles = False
+    if store.exists:
         try:
-            result.ingested = _ingest(s.posts_dir)
-        except StoreBusy as e:
-            result.errors.append(str(e))
-    try:
-        result.fetched = _fetch()
-    except StoreBusy as e:
-        result.errors.append(str(e))
+            with store.read(timeout=5) as con:
+                has_articles = con.execute("SELECT count(*) > 0 FROM articles").fetchall()[0][0]
+        except StoreBusy:
+            has_articles = True  # someone is writing it: it has data, or soon will
+    if has_articles:
+        result.thread = threading.Thread(target=work, name="dashboard-bootstrap", daemon=True)
+        result.thread.start()
+    else:
+        work()
     return result
 
 
@@ -438,14 +465,17 @@ def chart_view(state: ViewState, overview: pd.DataFrame, lang: str) -> date | No
         st.info(t("prices_missing_in_range", lang, symbol=symbol))
     else:
         fig = price_figure(gen, symbol, state.start, state.end, title, lang, picked_session)
-        event = st.plotly_chart(fig, key="chart", on_select="rerun", selection_mode="points",
+        # A fresh key after each click: the session is remembered here, and plotly's own
+        # selection (which would fade every other candle) starts empty again.
+        key = f"chart{st.session_state.get('chart_clicks', 0)}"
+        event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points",
                                 config={"displaylogo": False, "scrollZoom": True})
-        points = (event or {}).get("selection", {}).get("points", []) if event else []
-        if points:
-            custom = points[0].get("customdata")
-            if custom:
-                st.session_state["session_pick"] = date.fromisoformat(custom[0] if isinstance(custom, list) else custom)
-                picked_session = st.session_state["session_pick"]
+        points = event["selection"]["points"] if event else []
+        custom = points[0].get("customdata") if points else None
+        if custom:
+            st.session_state["session_pick"] = date.fromisoformat(custom[0] if isinstance(custom, list) else custom)
+            st.session_state["chart_clicks"] = st.session_state.get("chart_clicks", 0) + 1
+            st.rerun()
         st.caption(t("click_marker", lang))
     return picked_session
 
@@ -498,11 +528,12 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
             "symbol": st.column_config.TextColumn(t("col_symbol", lang), width="small"),
             "others": st.column_config.TextColumn(t("col_others", lang)),
             "session": st.column_config.DateColumn(t("col_session", lang), format="YYYY-MM-DD"),
-            "day0": st.column_config.NumberColumn(t("col_day0", lang), format="percent"),
-            "car11": st.column_config.NumberColumn(t("col_car11", lang), format="percent"),
-            "car05": st.column_config.NumberColumn(t("col_car05", lang), format="percent"),
-            "volume": st.column_config.NumberColumn(t("col_volume", lang), format="%.2f"),
-            "url": st.column_config.LinkColumn(t("col_link", lang), display_text=t("open_link", lang)),
+            "day0": st.column_config.NumberColumn(t("col_day0", lang), format="percent", width="small"),
+            "car11": st.column_config.NumberColumn(t("col_car11", lang), format="percent", width="small"),
+            "car05": st.column_config.NumberColumn(t("col_car05", lang), format="percent", width="small"),
+            "volume": st.column_config.NumberColumn(t("col_volume", lang), format="%.2f", width="small"),
+            "url": st.column_config.LinkColumn(t("col_link", lang), display_text=t("open_link", lang),
+                                               width="small"),
         },
     )
     rows = event.selection.rows if event is not None else []
@@ -666,6 +697,8 @@ def main() -> None:
         st.info(n, icon=":material/link_off:")
     if snapshots().busy:
         st.caption(t("store_busy", lang))
+    if boot.running:
+        st.caption(t("refreshing", lang))
     if "flash" in st.session_state:
         st.success(st.session_state.pop("flash"))
     if boot.fetched is not None and boot.fetched.failures and "boot_seen" not in st.session_state:

@@ -31,7 +31,10 @@ def offline_yfinance(monkeypatch: pytest.MonkeyPatch) -> FakeDownload:
 
 
 @pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
+def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # the first start's price fetch runs in a background thread when the store has data:
+    # keep it off unless a test asks for it, so no thread outlives the stub
+    monkeypatch.setenv("DASHBOARD_FETCH_ON_START", "false")
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
@@ -138,12 +141,16 @@ def test_keyword_and_publisher_filters(seeded_env: Store) -> None:
 
 def test_marker_click_selects_that_sessions_articles(seeded_env: Store) -> None:
     at = app(DEC).run()
-    at.session_state["chart"] = {"selection": {"points": [{"x": "2021-12-29", "customdata": ["2021-12-29"]}],
+    at.session_state["chart0"] = {"selection": {"points": [{"x": "2021-12-29", "customdata": ["2021-12-29"]}],
                                                "point_indices": [1], "box": [], "lasso": []}}
     at.run()
     assert not at.exception
     assert list(coverage(at)["title"]) == ["牵手美团实现互联互通 快手生态持续开放创新"]
-    assert any("Session 2021-12-29: 1 articles" in m.value for m in at.markdown)
+    assert any("Session 2021-12-29: 1 article" in m.value for m in at.markdown)
+    assert markers(figure(at)) == {"2021-12-28": 1, "2021-12-29": 1}
+    # the picked session is drawn, and the next click goes to a fresh chart
+    assert any(s.get("type") == "line" for s in figure(at)["layout"].get("shapes", []))
+    assert at.session_state["chart_clicks"] == 1
 
 
 def test_choosing_a_row_opens_the_article_as_text(seeded_env: Store) -> None:
@@ -189,6 +196,7 @@ def test_invalid_parameters_fall_back_with_a_notice(seeded_env: Store) -> None:
 
 
 def test_no_prices_says_why_and_how(tmp_path: Path, shared_posts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_FETCH_ON_START", "true")  # an empty store: fetched before the page shows
     monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "store.duckdb"))
     monkeypatch.setenv("DASHBOARD_POSTS", str(shared_posts / "seeds"))
     at = app({"s": "3690.HK"}).run()
@@ -201,6 +209,7 @@ def test_no_prices_says_why_and_how(tmp_path: Path, shared_posts: Path, monkeypa
 
 def test_first_run_on_a_fresh_clone_uses_the_sample_posts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           offline_yfinance: FakeDownload) -> None:
+    monkeypatch.setenv("DASHBOARD_FETCH_ON_START", "true")
     monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "store.duckdb"))
     monkeypatch.delenv("DASHBOARD_POSTS", raising=False)
     at = app().run()

@@ -1,0 +1,125 @@
+"""The real thing: `streamlit run app.py` headless, opened in Debian's chromium with playwright,
+against a store holding the real seed posts and real prices. Leaves a screenshot in artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard.ingest import ingest_folder
+from dashboard.prices import import_csv
+from dashboard.store import Store
+from tests.conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    shared = ROOT.parent / "shared"
+    if not (shared / "posts").exists() or not (shared / "prices").exists():
+        pytest.skip(f"real data not available: {shared} is absent")
+    pytest.importorskip("playwright.sync_api")
+    tmp = tmp_path_factory.mktemp("browser")
+    store = Store(tmp / "store.duckdb")
+    ingest_folder(store, shared / "posts" / "seeds")
+    for f in ("hsi-constituents/3690.HK.csv", "hsi-constituents/1024.HK.csv", "download-format/^HSI.csv"):
+        import_csv(store, shared / "prices" / f)
+    port = free_port()
+    env = {**os.environ, "DASHBOARD_DB": str(store.path), "DASHBOARD_POSTS": str(shared / "posts" / "seeds"),
+           "DASHBOARD_FETCH_ON_START": "false", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("streamlit did not start")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1500})
+        yield pg
+        browser.close()
+
+
+def wait_idle(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_timeout(500)
+    for _ in range(80):
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            return
+        page.wait_for_timeout(250)
+
+
+def test_chart_markers_table_and_a_marker_click(server: str, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/?s=3690.HK&from=2021-12-01&to=2021-12-31")
+    page.wait_for_selector(".js-plotly-plot .boxlayer .trace.boxes", timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("3690.HK 美团-W").first.is_visible()
+    # the two seed articles: one marker each on 2021-12-28 and 2021-12-29
+    points = page.locator(".js-plotly-plot .scatterlayer .trace .points path")
+    assert points.count() == 2
+    assert page.locator('[data-testid="stDataFrame"]').first.is_visible()
+    assert page.get_by_text("2 articles").first.is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-chart.png"), full_page=True)
+
+    box = points.nth(1).bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text("Session 2021-12-29: 1 article").wait_for(timeout=30_000)
+    wait_idle(page)
+    page.screenshot(path=str(ARTIFACTS / "browser-marker-click.png"), full_page=True)
+
+
+def test_shared_link_opens_the_article_in_chinese(server: str, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/?s=3690.HK&from=2021-12-01&to=2021-12-31&a=202112272227521160&lang=zh")
+    page.wait_for_selector(".js-plotly-plot .boxlayer .trace.boxes", timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("新闻与行情").first.is_visible()
+    assert page.get_by_text("互联互通不只是能在微信打开电商链接").first.is_visible()
+    assert page.get_by_role("button", name="1024.HK 快手-W").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-article-zh.png"), full_page=True)
