@@ -58,11 +58,11 @@ def price_chart(prices: pd.DataFrame, markers: pd.DataFrame, *, title: str, labe
         span = float(prices["high"].max() - prices["low"].min()) or 1.0
         counts = m["articles"].to_numpy()
         fig.add_trace(go.Scatter(
-            x=s, y=highs + span * 0.045, mode="markers+text",
-            marker={"size": [12 + 4 * math.log2(c) for c in counts], "color": MARKER, "symbol": "circle",
+            x=s, y=highs + span * 0.06, mode="markers+text",
+            marker={"size": [17 + 5 * math.log2(c) for c in counts], "color": MARKER, "symbol": "circle",
                     "line": {"width": [3 if d.date() == selected_session else 1 for d in s],
                              "color": [SELECTED if d.date() == selected_session else "white" for d in s]}},
-            text=[str(c) for c in counts], textfont={"size": 10, "color": "white"},
+            text=[str(c) for c in counts], textfont={"size": 11, "color": "white"},
             customdata=[[d.strftime("%Y-%m-%d")] for d in s],
             hovertext=[f"<b>{d:%Y-%m-%d}</b> · {c} {labels['articles']}<br>{_hover_lines(list(lines))}"
                        for d, c, lines in zip(s, counts, m["lines"], strict=True)],

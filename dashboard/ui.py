@@ -586,9 +586,9 @@ def article_facts(art: dict[str, Any], state: ViewState, lang: str) -> None:
                 st.button(f"{r.symbol} {r.name}".strip(), key=f"goto-{r.symbol}", on_click=switch_to,
                           args=(r.symbol,), help=t(f"how_{r.how}", lang),
                           type="primary" if r.symbol == (state.securities or [None])[0] else "secondary")
-        primary = secs[secs["symbol"].isin(state.securities)].head(1)
-        if not primary.empty:
-            r = primary.iloc[0]
+        shown = next((sym for sym in state.securities if sym in set(secs["symbol"])), None)
+        if shown is not None:  # the reaction of the charted security, or the next chosen one
+            r = secs[secs["symbol"] == shown].iloc[0]
             st.markdown(f"**{t('reaction', lang, symbol=r['symbol'])}**"
                         + (f" · {t('col_session', lang)} {r['session']:%Y-%m-%d}" if not pd.isna(r["session"]) else ""))
             volume = "—" if pd.isna(r["volume_ratio"]) else f"{r['volume_ratio']:.2f}×"
@@ -691,7 +691,7 @@ def main() -> None:
     state = sidebar(overview, initial, lang_default)
     lang = state.lang
 
-    st.title(t("title", lang))
+    st.header(t("title", lang), divider="gray")
     st.caption(t("subtitle", lang))
     for n in notices:
         st.info(n, icon=":material/link_off:")

@@ -180,9 +180,10 @@ def test_shared_url_reopens_the_same_view(seeded_env: Store) -> None:
     at = app(url).run()
     assert not at.exception
     assert at.sidebar.multiselect(key="securities").value == ["3690.HK", "1024.HK"]
-    assert at.title[0].value == "新闻与行情"
+    assert at.header[0].value == "新闻与行情"
     assert any("牵手美团实现互联互通" in m.value for m in at.markdown)
     assert dict(at.query_params) == url
+    assert any("Reaction of 3690.HK" in m.value or "3690.HK 的价格反应" in m.value for m in at.markdown)
 
 
 def test_invalid_parameters_fall_back_with_a_notice(seeded_env: Store) -> None:
@@ -223,9 +224,9 @@ def test_first_run_on_a_fresh_clone_uses_the_sample_posts(tmp_path: Path, monkey
 
 def test_language_switch(seeded_env: Store) -> None:
     at = app(DEC).run()
-    assert at.title[0].value == "News & prices"
+    assert at.header[0].value == "News & prices"
     at.sidebar.segmented_control(key="lang").set_value("zh").run()
-    assert at.title[0].value == "新闻与行情"
+    assert at.header[0].value == "新闻与行情"
     assert at.query_params["lang"] == "zh"
     assert figure(at)["layout"]["title"]["text"] == "3690.HK 美团-W"  # names stay as published
 
