@@ -169,6 +169,8 @@ def _add_price_commands(sub: Any, db_help: str) -> None:
     p.add_argument("--since", type=date.fromisoformat, help="first date (YYYY-MM-DD)")
     p.add_argument("--until", type=date.fromisoformat, help="last date (default: articles' span)")
     p.add_argument("--force", action="store_true", help="ask again even for stored ranges")
+    p.add_argument("--csv-dir", metavar="DIR",
+                   help="take prices from yfinance CSV exports in DIR (named SYMBOL.csv) instead of Yahoo")
     p.add_argument("--db", default=None, help=db_help)
     p.set_defaults(func=cmd_prices_fetch)
 
@@ -201,7 +203,7 @@ def _symbols(raw: Sequence[str]) -> list[str]:
 
 
 def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.prices import YFinanceSource, default_spans, update_prices
+    from dashboard.prices import CsvFolderSource, PriceSource, YFinanceSource, default_spans, update_prices
 
     store = _store(args, settings)
     with store.read() as con:
@@ -212,9 +214,13 @@ def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not spans:
         print("nothing to fetch: the store has no securities yet (ingest posts, or name symbols)")
         return 0
+    if args.csv_dir and not Path(args.csv_dir).is_dir():
+        print(f"error: {args.csv_dir} is not a folder", file=sys.stderr)
+        return 2
+    source: PriceSource = CsvFolderSource(args.csv_dir) if args.csv_dir else YFinanceSource()
     bar = _Progress("fetching", unit="symbol")
     try:
-        report = update_prices(store, YFinanceSource(), spans, force=args.force,
+        report = update_prices(store, source, spans, force=args.force,
                                refresh_days=settings.refresh_days,
                                refresh_after=timedelta(hours=settings.refresh_after_hours),
                                benchmarks=settings.benchmarks, progress=bar)

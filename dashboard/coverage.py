@@ -92,7 +92,8 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
                                            ORDER BY m2.how, m2.symbol)
                          FROM mentions m2 LEFT JOIN securities s ON s.symbol = m2.symbol
                          WHERE m2.article_id = a.article_id AND m2.symbol <> h.symbol), '') AS others,
-               r.session, r.day0_return, r.car_m1_p1, r.car_0_p5, r.volume_ratio
+               r.session, r.day0_return, r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm,
+               r.volume_ratio
         FROM hits h JOIN articles a USING (article_id)
         LEFT JOIN reactions r ON r.article_id = h.article_id AND r.symbol = h.symbol
         WHERE ($start IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE >= $start)
@@ -130,7 +131,7 @@ def article(con: duckdb.DuckDBPyConnection, article_id: str, site_tz: str) -> di
     aid, title, published, source, url, digest, text, categories, tags = rows[0]
     securities = con.execute("""
         SELECT m.symbol, coalesce(s.name, '') AS name, m.how, r.session, r.day0_return,
-               r.car_m1_p1, r.car_0_p5, r.volume_ratio
+               r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm, r.volume_ratio
         FROM mentions m LEFT JOIN securities s USING (symbol)
         LEFT JOIN reactions r ON r.article_id = m.article_id AND r.symbol = m.symbol
         WHERE m.article_id = ? ORDER BY CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol

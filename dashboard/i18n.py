@@ -98,6 +98,12 @@ TEXTS: dict[str, dict[str, str]] = {
                   "zh": "**{date}** 超额 {ar}（个股 {ret}，大盘 {rm}）"},
     "no_coverage": {"en": "No coverage found.", "zh": "未找到相关报道。"},
     "data": {"en": "Data", "zh": "数据"},
+    "model": {"en": "Abnormal returns", "zh": "超额收益"},
+    "model_market": {"en": "vs index", "zh": "相对指数"},
+    "model_mm": {"en": "Market model", "zh": "市场模型"},
+    "model_help": {"en": "Market model: alpha and beta fitted by least squares over the 120 sessions "
+                         "ending 10 sessions before each article.",
+                   "zh": "市场模型：以文章前第10个交易日为止的120个交易日做最小二乘估计alpha和beta。"},
     "any": {"en": "Any", "zh": "全部"},
     "pick_security": {"en": "Code or name", "zh": "代码或名称"},
     "fail_network": {"en": "Yahoo Finance could not be reached (no network connection?)",

@@ -289,6 +289,36 @@ def read_price_csv(path: str | Path, symbol: str | None = None) -> tuple[str, pd
     return symbol.upper() if not symbol.startswith("^") else symbol, normalize(out, symbol)
 
 
+class CsvFolderSource:
+    """Prices from a folder of yfinance CSV exports named by symbol (``3690.HK.csv``)."""
+
+    name = "csv"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.files = {symbol_from_filename(p).upper(): p for p in self.folder.glob("*.csv")}
+
+    def fetch(self, symbols: Sequence[str], start: date, end: date) -> FetchResult:
+        result = FetchResult()
+        for symbol in dict.fromkeys(symbols):
+            path = self.files.get(symbol.upper())
+            if path is None:
+                result.failures[symbol] = PriceFailure(symbol, "no_data", f"no file {symbol}.csv in {self.folder}")
+                continue
+            try:
+                _, frame = read_price_csv(path, symbol)
+            except PriceFileError as e:
+                result.failures[symbol] = PriceFailure(symbol, "bad_file", str(e))
+                continue
+            part = frame[(frame.index >= start) & (frame.index <= end)]
+            if part.empty:
+                result.failures[symbol] = PriceFailure(symbol, "no_data",
+                                                       f"{path.name} has no prices from {start} to {end}")
+            else:
+                result.frames[symbol] = part
+        return result
+
+
 # --- the cache in the store -----------------------------------------------------------
 
 

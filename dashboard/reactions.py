@@ -52,19 +52,21 @@ joined AS (
     ASOF LEFT JOIN bench b ON px.benchmark = b.benchmark AND px.date >= b.bdate
     LEFT JOIN bench_end e ON e.benchmark = px.benchmark
 )
-SELECT symbol, date, i, benchmark, adj_close, volume, ret,
-       bclose / lag(bclose) OVER (PARTITION BY symbol ORDER BY i) - 1 AS rm,
-       ret - (bclose / lag(bclose) OVER (PARTITION BY symbol ORDER BY i) - 1) AS ar
-FROM joined
+SELECT symbol, date, i, benchmark, adj_close, volume, ret, rm, ret - rm AS ar,
+       regr_intercept(ret, rm) OVER est AS alpha,
+       regr_slope(ret, rm) OVER est AS beta,
+       regr_count(ret, rm) OVER est AS n_est
+FROM (
+    SELECT *, bclose / lag(bclose) OVER (PARTITION BY symbol ORDER BY i) - 1 AS rm FROM joined
+)
+WINDOW est AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN {ESTIMATION[0]} PRECEDING
+               AND {ESTIMATION[1]} PRECEDING)
 """
 
 # Per day: the window measures that day 0 at that row would have.
 MEASURES = f"""
 CREATE OR REPLACE TEMP TABLE day_measures AS
-SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume,
-       regr_intercept(ret, rm) OVER est AS alpha,
-       regr_slope(ret, rm) OVER est AS beta,
-       regr_count(ret, rm) OVER est AS n_est,
+SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, n_est,
        sum(ar) OVER m1p1 AS car_m1_p1, count(ar) OVER m1p1 AS n_m1p1,
        sum(ar) OVER p0p5 AS car_0_p5, count(ar) OVER p0p5 AS n_p0p5,
        sum(ret) OVER m1p1 AS sret_m1p1, sum(rm) OVER m1p1 AS srm_m1p1,
@@ -74,8 +76,6 @@ SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume,
        avg(volume) OVER v20 AS volume_avg20, count(volume) OVER v20 AS n_v20
 FROM daily_returns
 WINDOW w AS (PARTITION BY symbol ORDER BY i),
-       est AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN {ESTIMATION[0]} PRECEDING
-               AND {ESTIMATION[1]} PRECEDING),
        m1p1 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING),
        p0p5 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN CURRENT ROW AND 5 FOLLOWING),
        v20 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
@@ -142,14 +142,26 @@ def reactions_for(con: duckdb.DuckDBPyConnection, symbol: str, site_tz: str = "A
     return df
 
 
+def _abnormal(model: str, alpha: str = "alpha", beta: str = "beta", n_est: str = "n_est",
+              table: str = "d") -> str:
+    """SQL for a day's abnormal return: market-adjusted, or under the market model."""
+    if model == "market":
+        return f"{table}.ar"
+    if model == "mm":
+        return (f"CASE WHEN {n_est} >= {MIN_ESTIMATION} THEN {table}.ret - {alpha} - {beta} * {table}.rm END")
+    raise ValueError(f"unknown model {model!r}: 'market' or 'mm'")
+
+
 def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, before: int = 5,
-                     after: int = 10, z: float = 1.96) -> pd.DataFrame:
+                     after: int = 10, z: float = 1.96, model: str = "market") -> pd.DataFrame:
     """Mean cumulative abnormal return from ``-before`` to ``+after`` sessions, with a band.
 
     ``events`` has columns ``symbol`` and ``session`` (day 0). Only events whose whole
     window has prices count (``n`` says how many). The band is the mean plus or minus
-    ``z`` standard errors across events.
+    ``z`` standard errors across events. ``model``: ``market`` (security minus benchmark)
+    or ``mm`` (market model, with each event's alpha and beta).
     """
+    ar = _abnormal(model, "ev.alpha", "ev.beta", "ev.n_est")
     if events.empty:
         return pd.DataFrame(columns=["day", "caar", "low", "high", "n"])
     con.register("chosen", pa.table({
@@ -158,14 +170,17 @@ def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, befor
     }))
     out = con.execute(f"""
         WITH ev AS (
-            SELECT row_number() OVER () AS event, c.symbol, d.i AS i0
+            SELECT row_number() OVER () AS event, c.symbol, d.i AS i0, d.alpha, d.beta, d.n_est
             FROM chosen c JOIN daily_returns d ON d.symbol = c.symbol AND d.date = c.session
         ),
-        path AS (
-            SELECT ev.event, d.i - ev.i0 AS day, d.ar,
-                   sum(d.ar) OVER (PARTITION BY ev.event ORDER BY d.i) AS car,
-                   count(d.ar) OVER (PARTITION BY ev.event) AS n_days
+        daily AS (
+            SELECT ev.event, d.i - ev.i0 AS day, d.i, {ar} AS ar
             FROM ev JOIN daily_returns d ON d.symbol = ev.symbol AND d.i BETWEEN ev.i0 - {before} AND ev.i0 + {after}
+        ),
+        path AS (
+            SELECT event, day, ar, sum(ar) OVER (PARTITION BY event ORDER BY i) AS car,
+                   count(ar) OVER (PARTITION BY event) AS n_days
+            FROM daily
         )
         SELECT day, avg(car) AS caar,
                avg(car) - {z} * stddev_samp(car) / sqrt(count(*)) AS low,
@@ -180,13 +195,13 @@ def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, befor
 
 def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None = None,
                   end: date | None = None, limit: int = 10, lookback: int = 1,
-                  site_tz: str = "Asia/Shanghai") -> pd.DataFrame:
+                  site_tz: str = "Asia/Shanghai", model: str = "market") -> pd.DataFrame:
     """The largest absolute abnormal daily moves of ``symbol``, each with the articles whose
     event session is that day or one of the ``lookback`` sessions before it."""
-    return con.execute("""
+    return con.execute(f"""
         WITH moves AS (
-            SELECT date, i, ret, rm, ar, lag(date, $lookback) OVER (ORDER BY i) AS since
-            FROM daily_returns WHERE symbol = $symbol
+            SELECT date, i, ret, rm, {_abnormal(model)} AS ar, lag(date, $lookback) OVER (ORDER BY i) AS since
+            FROM daily_returns d WHERE symbol = $symbol
         ),
         top AS (
             SELECT * FROM moves

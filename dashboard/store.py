@@ -134,7 +134,10 @@ CREATE TABLE IF NOT EXISTS daily_returns (
     volume    DOUBLE,
     ret       DOUBLE,
     rm        DOUBLE,              -- the benchmark's return over the same interval
-    ar        DOUBLE               -- abnormal return, market-adjusted
+    ar        DOUBLE,              -- abnormal return, market-adjusted
+    alpha     DOUBLE,              -- market model fitted over the 120 sessions ending 10 before
+    beta      DOUBLE,
+    n_est     BIGINT
 );
 CREATE TABLE IF NOT EXISTS reactions (
     article_id   VARCHAR NOT NULL,

@@ -222,6 +222,10 @@ class ViewState:
     article: str | None
     view: str
     lang: str
+    model: str = "market"
+
+
+MODELS = ["market", "mm"]
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -265,6 +269,11 @@ def read_url(overview: pd.DataFrame, lang_default: str) -> tuple[dict[str, Any],
         view = "chart"
     values["view"] = view
     values["article"] = qp.get("a") or None
+    model = qp.get("m", "market")
+    if model not in MODELS:
+        notices.append(t("bad_param", lang, name="m", value=model))
+        model = "market"
+    values["model"] = model
     return values, notices
 
 
@@ -273,6 +282,8 @@ def write_url(state: ViewState) -> None:
               "view": state.view, "lang": state.lang}
     if state.article:
         params["a"] = state.article
+    if state.model != "market":
+        params["m"] = state.model
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
@@ -315,6 +326,7 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) 
         ss["securities"] = initial["securities"]
         ss["view"] = initial["view"]
         ss["article"] = initial["article"]
+        ss["model"] = initial["model"]
         ss["url_from"], ss["url_to"] = initial["from"], initial["to"]
     with st.sidebar:
         lang = st.segmented_control(t("language", ss["lang"]), list(LANGUAGES), key="lang",
@@ -326,11 +338,14 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) 
                                     format_func=label_of(overview), help=t("securities_help", lang),
                                     placeholder=t("pick_security", lang))
         start, end = date_range(securities, lang)
+        model = st.segmented_control(t("model", lang), MODELS, key="model",
+                                     format_func=lambda m: t(f"model_{m}", lang), help=t("model_help", lang))
         if s.hosted:
             st.caption(t("hosted", lang))
         else:
             data_controls(securities, lang)
-    return ViewState(securities, start, end, ss.get("article"), ss.get("view", "chart"), lang)
+    return ViewState(securities, start, end, ss.get("article"), ss.get("view", "chart"), lang,
+                     model or "market")
 
 
 def date_range(securities: list[str], lang: str) -> tuple[date, date]:
@@ -508,8 +523,8 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
         "others": df["others"],
         "session": pd.to_datetime(df["session"]),
         "day0": df["day0_return"],
-        "car11": df["car_m1_p1"],
-        "car05": df["car_0_p5"],
+        "car11": df["car_m1_p1_mm" if state.model == "mm" else "car_m1_p1"],
+        "car05": df["car_0_p5_mm" if state.model == "mm" else "car_0_p5"],
         "volume": df["volume_ratio"],
         "url": df["url"],
     })
@@ -544,7 +559,7 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
                        mime="text/csv", on_click="ignore")
     markets = {query("market_of", gen, sym) for sym in state.securities}
     bench = ", ".join(sorted({s.benchmarks[m] for m in markets if m in s.benchmarks})) or "—"
-    st.caption(t("method", lang, bench=bench))
+    st.caption(t("method", lang, bench=bench) + (" " + t("model_help", lang) if state.model == "mm" else ""))
 
 
 def switch_to(symbol: str) -> None:
@@ -592,10 +607,11 @@ def article_facts(art: dict[str, Any], state: ViewState, lang: str) -> None:
             st.markdown(f"**{t('reaction', lang, symbol=r['symbol'])}**"
                         + (f" · {t('col_session', lang)} {r['session']:%Y-%m-%d}" if not pd.isna(r["session"]) else ""))
             volume = "—" if pd.isna(r["volume_ratio"]) else f"{r['volume_ratio']:.2f}×"
+            suffix = "_mm" if state.model == "mm" else ""
             st.markdown(" · ".join([
                 f"{t('col_day0', lang)} **{pct(r['day0_return'])}**",
-                f"{t('col_car11', lang)} **{pct(r['car_m1_p1'])}**",
-                f"{t('col_car05', lang)} **{pct(r['car_0_p5'])}**",
+                f"{t('col_car11', lang)} **{pct(r['car_m1_p1' + suffix])}**",
+                f"{t('col_car05', lang)} **{pct(r['car_0_p5' + suffix])}**",
                 f"{t('col_volume', lang)} **{volume}**",
             ]))
     if art["url"]:
@@ -635,7 +651,7 @@ def average_view(state: ViewState, lang: str) -> None:
         embeds = query("main_subject_articles", gen, state.securities[0]) if art_ids else set()
         df = df[df["article_id"].isin(embeds)]
     events = df.dropna(subset=["session"])[["symbol", "session"]]
-    caar = query("average_reaction", gen, events.reset_index(drop=True))
+    caar = query("average_reaction", gen, events.reset_index(drop=True), 5, 10, 1.96, state.model)
     bench = s.benchmarks.get(str(query("market_of", gen, state.securities[0])), "")
     if caar.empty:
         st.info(t("average_none", lang))
@@ -648,7 +664,8 @@ def average_view(state: ViewState, lang: str) -> None:
 def moves_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     s = settings()
     symbol = state.securities[0]
-    moves = query("largest_moves", generation(), symbol, state.start, state.end, 10, 1, s.site_timezone)
+    moves = query("largest_moves", generation(), symbol, state.start, state.end, 10, 1, s.site_timezone,
+                  state.model)
     st.caption(t("moves_caption", lang, name=label_of(overview)(symbol).rsplit(" (", 1)[0]))
     if moves.empty:
         st.info(t("moves_none", lang))

@@ -281,3 +281,18 @@ def test_new_posts_appear_after_refresh(seeded_env: Store, tmp_path: Path, share
     assert not at.exception
     assert "美团新消息" in set(coverage(at)["title"])
     assert markers(figure(at))["2021-12-30"] == 1
+
+
+def test_market_model_option_changes_the_abnormal_returns(seeded_env: Store) -> None:
+    from dashboard.reactions import reactions_for
+
+    with seeded_env.read() as con:
+        r = reactions_for(con, "3690.HK").set_index("article_id")
+    at = app({**DEC, "m": "mm"}).run()
+    assert not at.exception
+    assert at.sidebar.segmented_control(key="model").value == "mm"
+    df = coverage(at).set_index("title")
+    got = sorted(df["car11"])
+    assert got == pytest.approx(sorted(r["car_m1_p1_mm"]))
+    assert got != pytest.approx(sorted(r["car_m1_p1"]))
+    assert at.query_params["m"] == "mm"

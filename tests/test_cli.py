@@ -123,3 +123,12 @@ def test_reactions_json(shared_posts: Path, shared_prices: Path, tmp_path: Path)
     # a security without prices: every measure missing, as null
     none = json.loads(run("reactions", "1024.HK", "--json", db=db).stdout)
     assert none[0]["session"] is None and none[0]["day0_return"] is None
+
+
+def test_prices_fetch_from_a_csv_folder(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    run("ingest", str(shared_posts / "seeds"), db=db)
+    out = run("prices", "fetch", "--csv-dir", str(shared_prices / "hsi-constituents"), db=db)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3690.HK: " in out.stdout and "1024.HK: " in out.stdout
+    assert "failed   ^HSI: no file ^HSI.csv" in out.stdout  # the benchmark lives in the other folder

@@ -297,3 +297,21 @@ def test_read_price_csv_history_shape_uses_close_as_adjusted(hist: Path) -> None
     assert symbol == "0700.HK"
     assert (frame["adj_close"] == frame["close"]).all()  # history() exports are adjusted already
     assert list(frame.columns) == ["open", "high", "low", "close", "adj_close", "volume"]
+
+
+def test_csv_folder_is_a_source_like_yfinance(store: Store, hist: Path, dl: Path, tmp_path: Path) -> None:
+    from dashboard.prices import CsvFolderSource
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for f in (hist / "3690.HK.csv", dl / "^HSI.csv"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "0700.HK.csv").write_text("Date,Open,High,Close,Volume\n2021-12-28,1,2,1.5,10\n")
+    report = update_prices(store, CsvFolderSource(folder), {"3690.HK": DEC, "^HSI": DEC, "0700.HK": DEC,
+                                                            "NIO": DEC}, today=date(2026, 11, 21))
+    assert report.stored == {"3690.HK": 9, "^HSI": 9}
+    assert report.failures["0700.HK"].kind == "bad_file" and "missing columns: Low" in report.failures["0700.HK"].reason
+    assert report.failures["NIO"].kind == "no_data"
+    assert closes(store, "3690.HK")[date(2021, 12, 28)] == 223.4
+    again = update_prices(store, CsvFolderSource(folder), {"3690.HK": DEC}, today=date(2026, 11, 21))
+    assert again.cached == ["3690.HK"]  # the cache answers, as for yfinance

@@ -213,3 +213,29 @@ def test_largest_moves_and_their_stories(seeded: Store) -> None:
     assert ids(date(2021, 12, 28)) == [SEED_27]
     assert ids(date(2021, 12, 29)) == [SEED_27, SEED_29]  # the day before counts (lookback 1)
     assert ids(date(2021, 12, 22)) == []  # no coverage found
+
+
+def test_average_reaction_under_the_market_model(seeded: Store, shared_prices: Path) -> None:
+    stock = csv_returns(shared_prices / "hsi-constituents" / "3690.HK.csv")
+    hsi = csv_returns(shared_prices / "download-format" / "^HSI.csv")
+    j = stock.merge(hsi, left_index=True, right_index=True, how="left", suffixes=("", "_m"))
+    dates = list(j.index)
+    paths = []
+    for day0 in ("2021-12-28", "2021-12-29"):
+        i = dates.index(pd.Timestamp(day0))
+        est = j.iloc[i - 130:i - 10].dropna(subset=["ret", "ret_m"])
+        beta, alpha = np.polyfit(est["ret_m"], est["ret"], 1)
+        w = j.iloc[i - 5:i + 11]
+        paths.append((w["ret"] - alpha - beta * w["ret_m"]).cumsum().to_numpy())
+    with seeded.read() as con:
+        events = pd.DataFrame({"symbol": ["3690.HK"] * 2, "session": [date(2021, 12, 28), date(2021, 12, 29)]})
+        caar = average_reaction(con, events, model="mm")
+        moves = largest_moves(con, "3690.HK", date(2021, 12, 28), date(2021, 12, 28), model="mm")
+    assert caar["caar"].to_numpy() == pytest.approx(np.mean(paths, axis=0), abs=1e-9)
+    i = dates.index(pd.Timestamp("2021-12-28"))
+    est = j.iloc[i - 130:i - 10].dropna(subset=["ret", "ret_m"])
+    beta, alpha = np.polyfit(est["ret_m"], est["ret"], 1)
+    assert moves["ar"].iloc[0] == pytest.approx(j["ret"].iloc[i] - alpha - beta * j["ret_m"].iloc[i], abs=1e-9)
+    with pytest.raises(ValueError, match="unknown model"):
+        with seeded.read() as con:
+            average_reaction(con, events, model="capm")
