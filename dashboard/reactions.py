@@ -64,7 +64,7 @@ WINDOW est AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN {ESTIMATION[0]} PRECE
 """
 
 # Per day: the window measures that day 0 at that row would have.
-MEASURES = f"""
+MEASURES = """
 CREATE OR REPLACE TEMP TABLE day_measures AS
 SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, n_est,
        sum(ar) OVER m1p1 AS car_m1_p1, count(ar) OVER m1p1 AS n_m1p1,
