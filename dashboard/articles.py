@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -237,9 +238,7 @@ def _string_list(value: object) -> list[str]:
 def decode(raw: bytes, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, list[str]]:
     """Post bytes to text: UTF-8 (with or without BOM), else GBK/GB18030 with a warning."""
     if len(raw) > max_bytes:
-        raise PostError(
-            f"file is too large ({len(raw) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)"
-        )
+        raise _too_large(len(raw), max_bytes)
     if not raw.strip():
         raise PostError("empty file")
     if b"\x00" in raw[:8192]:
@@ -327,16 +326,22 @@ def parse_post(raw: bytes, path: str, site_tz: str = "Asia/Shanghai",
     )
 
 
-def read_post(path: str | Path, site_tz: str = "Asia/Shanghai",
-              max_bytes: int = DEFAULT_MAX_BYTES) -> Article:
-    p = Path(path)
+def _too_large(size: int, max_bytes: int) -> PostError:
+    return PostError(f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
+
+
+def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A post file's bytes; a huge file is rejected from its size, without reading it."""
     try:
-        size = p.stat().st_size
-        if size > max_bytes:  # do not read a huge file only to reject it
-            raise PostError(
-                f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)"
-            )
-        raw = p.read_bytes()
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
+        with open(path, "rb") as f:
+            return f.read()
     except OSError as e:
         raise PostError(f"cannot read file: {e.strerror or e}") from None
-    return parse_post(raw, str(p), site_tz, max_bytes)
+
+
+def read_post(path: str | Path, site_tz: str = "Asia/Shanghai",
+              max_bytes: int = DEFAULT_MAX_BYTES) -> Article:
+    return parse_post(read_bytes(path, max_bytes), str(path), site_tz, max_bytes)

@@ -114,7 +114,7 @@ def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[
                 hoverinfo="text"))
     fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee",
                      title_text=labels["change"])
-    fig.update_xaxes(showgrid=False)
+    fig.update_xaxes(showgrid=False, tickformat="%m-%d\n%Y", hoverformat="%Y-%m-%d")
     fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"family": FONT},
                       plot_bgcolor="white", legend={"orientation": "h", "y": 1.08, "x": 0},
                       hovermode="closest")

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dashboard.articles import DEFAULT_MAX_BYTES, PostError, parse_post
+from dashboard.articles import DEFAULT_MAX_BYTES, PostError, parse_post, read_bytes
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import reference_list
 from dashboard.store import Store
@@ -115,15 +115,6 @@ def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path) -
     pq.write_table(table, path, compression="none")
 
 
-def _read_file(path: str, max_bytes: int) -> bytes:
-    size = os.path.getsize(path)
-    if size > max_bytes:  # do not read a huge file only to reject it
-        raise PostError(
-            f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     number, jobs, site_tz, max_bytes, stage = args
     out = ParsedChunk()
@@ -132,15 +123,12 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     for path, known_hash in jobs:
         chash = None
         try:
-            raw = _read_file(path, max_bytes)
+            raw = read_bytes(path, max_bytes)
             chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
             if chash == known_hash:
                 out.same.append((path, chash))
                 continue
             a = parse_post(raw, path, site_tz, max_bytes)
-        except OSError as e:
-            out.bad.append((path, chash, f"cannot read file: {e.strerror or e}"))
-            continue
         except PostError as e:
             out.bad.append((path, chash, str(e)))
             continue
