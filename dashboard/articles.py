@@ -330,10 +330,11 @@ def _too_large(size: int, max_bytes: int) -> PostError:
     return PostError(f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
 
 
-def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """A post file's bytes; a huge file is rejected from its size, without reading it."""
+def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, size: int | None = None) -> bytes:
+    """A post file's bytes; a huge file is rejected from its size (given, or looked up)
+    without reading it."""
     try:
-        size = os.path.getsize(path)
+        size = os.path.getsize(path) if size is None else size
         if size > max_bytes:
             raise _too_large(size, max_bytes)
         with open(path, "rb") as f:

@@ -84,7 +84,7 @@ def scan(root: Path) -> list[FileStat]:
 
 # --- parsing (runs in worker processes) --------------------------------------------
 
-Job = tuple[str, str | None]  # path, content hash the store has for it
+Job = tuple[str, int, str | None]  # path, size when scanned, content hash the store has for it
 
 _ARTICLE_SCHEMA = pa.schema([
     ("path", pa.string()), ("article_id", pa.string()), ("title", pa.string()),
@@ -120,10 +120,10 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     out = ParsedChunk()
     arts: list[list[object]] = [[] for _ in _ARTICLE_SCHEMA]
     ments: list[list[object]] = [[] for _ in _MENTION_SCHEMA]
-    for path, known_hash in jobs:
+    for path, size, known_hash in jobs:
         chash = None
         try:
-            raw = read_bytes(path, max_bytes)
+            raw = read_bytes(path, max_bytes, size)
             chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
             if chash == known_hash:
                 out.same.append((path, chash))
@@ -230,7 +230,7 @@ def ingest_folder(
             else:
                 report.unchanged += 1
             continue
-        jobs.append((f.path, prev[2] if prev else None))
+        jobs.append((f.path, f.size, prev[2] if prev else None))
 
     stat_of = {f.path: f for f in files}
     file_rows: list[tuple[object, ...]] = []
