@@ -115,7 +115,7 @@ def price_figure(*args: Any) -> go.Figure:
     # Rebuilt from the cached JSON on every run, so the chart's spec is identical run after
     # run: Streamlit keys a chart's selection state to it, and a freshly built figure
     # serializes differently from a cached copy, which would drop the first click.
-    return go.Figure(json.loads(price_figure_json(*args)))
+    return go.Figure(json.loads(price_figure_json(*args)), _validate=False)  # validated when built
 
 
 # --- data work (local mode) -------------------------------------------------------------
@@ -554,7 +554,7 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
     rows = event.selection.rows if event is not None else []
     if rows:
         st.session_state["article"] = df["article_id"].iloc[rows[0]]
-    st.download_button(t("download", lang), table.to_csv(index=False).encode("utf-8-sig"),
+    st.download_button(t("download", lang), lambda: table.to_csv(index=False).encode("utf-8-sig"),
                        file_name=f"coverage-{'-'.join(state.securities)}-{state.start}-{state.end}.csv",
                        mime="text/csv", on_click="ignore")
     markets = {query("market_of", gen, sym) for sym in state.securities}
