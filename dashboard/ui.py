@@ -534,7 +534,7 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
         "others", "session", "day0", "car11", "car05", "volume", "url"]
     event = st.dataframe(
         table, key="coverage_table", on_select="rerun", selection_mode="single-row", hide_index=True,
-        column_order=order,
+        column_order=order, placeholder="—",
         width="stretch", height=min(38 + 35 * max(len(table), 1), 320),
         column_config={
             "time": st.column_config.DatetimeColumn(t("col_time", lang), format="YYYY-MM-DD HH:mm"),
