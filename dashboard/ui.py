@@ -716,6 +716,8 @@ def main() -> None:
         st.caption(t("store_busy", lang))
     if boot.running:
         st.caption(t("refreshing", lang))
+    for error in boot.errors:
+        st.warning(error)
     if "flash" in st.session_state:
         st.success(st.session_state.pop("flash"))
     if boot.fetched is not None and boot.fetched.failures and "boot_seen" not in st.session_state:
