@@ -175,18 +175,29 @@ def _parse_all(jobs: list[Job], site_tz: str, max_bytes: int, workers: int,
 class _Known:
     """What the store already holds, as keys for finding duplicates."""
 
-    path_of: dict[str, str | None]  # article id -> its primary file
+    path_of: dict[str, str]  # article id -> the file that holds it (status 'ok')
     by_url: dict[str, str]
     by_dedup: dict[str, str]
 
 
 def _load_known(con: duckdb.DuckDBPyConnection) -> _Known:
-    rows = con.execute("SELECT article_id, path, url, dedup_key FROM articles").fetchall()
+    rows = con.execute("SELECT article_id, url, dedup_key FROM articles").fetchall()
+    owners = con.execute("SELECT article_id, path FROM files WHERE status = 'ok' AND article_id IS NOT NULL")
     return _Known(
-        path_of={aid: path for aid, path, _, _ in rows},
-        by_url={url: aid for aid, _, url, _ in rows if url},
-        by_dedup={key: aid for aid, _, _, key in rows if key},
+        path_of=dict(owners.fetchall()),
+        by_url={url: aid for aid, url, _ in rows if url},
+        by_dedup={key: aid for aid, _, key in rows if key},
     )
+
+
+def _orphaned_copies(con: duckdb.DuckDBPyConnection, lost: set[str], handled: set[str]) -> list[Job]:
+    """Files stored as duplicates of an article this run takes away, still on disk."""
+    if not lost:
+        return []
+    rows = con.execute(
+        "SELECT path FROM files WHERE status = 'duplicate' AND article_id IN (SELECT unnest(?::VARCHAR[]))",
+        [sorted(lost)]).fetchall()
+    return [(p, os.path.getsize(p), None) for (p,) in rows if p not in handled and os.path.isfile(p)]
 
 
 def ingest_folder(
@@ -218,7 +229,7 @@ def ingest_folder(
             row[0]: row[1:]  # size, mtime_ns, content_hash, article_id, status, reason
             for row in con.execute(
                 "SELECT path, size, mtime_ns, content_hash, article_id, status, reason "
-                "FROM files WHERE root = ?", [root_key]).fetchall()
+                "FROM files WHERE starts_with(path, ?)", [root_key + os.sep]).fetchall()
         }
     report = IngestReport(run_id=run_id, root=root_key, files_seen=len(files))
     jobs: list[Job] = []
@@ -265,29 +276,54 @@ def ingest_folder(
         report.removed = len(gone)
         dropped = set(gone) | {p for p, _ in report.rejected}
         with store.write() as con:
-            # Decide, per parsed file, whether it writes its article or duplicates one.
             known = _load_known(con)
             status: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
             replaced: list[str] = []
-            for path, aid, url, dedup in sorted(ok):
-                match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
-                    or known.by_dedup.get(dedup)
-                owner = known.path_of.get(match) if match is not None else None
-                if match is not None and owner != path and owner is not None and owner not in dropped:
-                    status[path] = ("duplicate", match)
-                    report.duplicates += 1
-                    continue
-                if match is not None and match != aid:
-                    replaced.append(match)  # this file's earlier version had another id
-                if path in previous:
-                    report.updated += 1
-                else:
-                    report.new += 1
-                status[path] = ("ok", aid)
-                known.path_of[aid] = path
-                if url:
-                    known.by_url[url] = aid
-                known.by_dedup[dedup] = aid
+
+            def decide(parsed: list[tuple[str, str, str | None, str]]) -> None:
+                """Per parsed file: does it write its article, or duplicate one held elsewhere?"""
+                for path, aid, url, dedup in sorted(parsed):
+                    match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
+                        or known.by_dedup.get(dedup)
+                    owner = known.path_of.get(match) if match is not None else None
+                    if match is not None and owner not in (path, None) and owner not in dropped:
+                        status[path] = ("duplicate", match)
+                        report.duplicates += 1
+                        continue
+                    if match is not None and match != aid:
+                        replaced.append(match)  # this file's earlier version had another id
+                        known.path_of.pop(match, None)
+                    if path in previous:
+                        report.updated += 1
+                    else:
+                        report.new += 1
+                    status[path] = ("ok", aid)
+                    known.path_of[aid] = path
+                    if url:
+                        known.by_url[url] = aid
+                    known.by_dedup[dedup] = aid
+
+            decide(ok)
+            # Copies that duplicated an article this run removed or replaced are read again,
+            # so one of them takes the article over (or they follow its new version).
+            lost = set(replaced) | {
+                previous[p][3] for p in dropped  # articles whose holder left, and no file took over
+                if p in previous and previous[p][4] == "ok" and known.path_of.get(previous[p][3]) == p
+            }
+            orphans = _orphaned_copies(con, lost, set(status) | dropped)
+            if orphans:
+                chunk = parse_chunk((len(jobs) // CHUNK + 1, orphans, site_tz, max_bytes, stage))
+                again = []
+                for path, chash, aid, url, dedup, _warnings in chunk.ok:
+                    again.append((path, aid, url, dedup))
+                    st = os.stat(path)
+                    file_rows.append((path, root_key, st.st_size, st.st_mtime_ns, chash, aid, "ok", None))
+                for path, chash, reason in chunk.bad:
+                    st = os.stat(path)
+                    file_rows.append((path, root_key, st.st_size, st.st_mtime_ns, chash, None, "rejected", reason))
+                previous.update({p: (0, 0, None, None, "duplicate", None) for p, _, _ in orphans})
+                ok += again
+                decide(again)
 
             file_rows = [
                 (*r[:5], status[r[0]][1], status[r[0]][0], r[7]) if r[0] in status else r

@@ -364,6 +364,13 @@ def write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFram
     con.execute("INSERT INTO prices SELECT symbol, date, open, high, low, close, adj_close, volume, "
                 "?, now() FROM new_prices", [source])
     con.unregister("new_prices")
+    extend_coverage(con, symbol, covered, source)
+    return len(frame)
+
+
+def extend_coverage(con: duckdb.DuckDBPyConnection, symbol: str, covered: tuple[date, date],
+                    source: str) -> None:
+    """Record that the store answers for ``symbol`` over ``covered``; clear its failure."""
     start, end = covered
     con.execute("INSERT INTO price_coverage SELECT ?, ?, ?, ?, now() "
                 "WHERE NOT EXISTS (SELECT 1 FROM price_coverage WHERE symbol = ?)",
@@ -372,7 +379,16 @@ def write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFram
                 "end_date = greatest(end_date, ?), source = ?, updated_at = now() WHERE symbol = ?",
                 [start, end, source, symbol])
     con.execute("DELETE FROM price_failures WHERE symbol = ?", [symbol])
-    return len(frame)
+
+
+def _no_sessions(symbol: str, start: date, end: date) -> bool:
+    """True when the exchange did not trade at all in [start, end] (a weekend, a holiday)."""
+    from dashboard.sessions import calendar_sessions
+
+    try:
+        return calendar_sessions(info_for(symbol).calendar, start, end).empty
+    except Exception:  # a calendar that cannot say: keep the failure
+        return False
 
 
 def record_failure(con: duckdb.DuckDBPyConnection, f: PriceFailure, start: date | None,
@@ -471,6 +487,11 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
             for symbol, frame in answer.frames.items():
                 report.stored[symbol] = write_prices(con, symbol, frame, source.name, (start, end))
             for symbol, failure in answer.failures.items():
+                if failure.kind == "no_data" and symbol in have and _no_sessions(symbol, *wanted[symbol]):
+                    # nothing to price: the gap was a weekend or holiday, not a failure
+                    extend_coverage(con, symbol, wanted[symbol], source.name)
+                    report.cached.append(symbol)
+                    continue
                 report.failures[symbol] = failure
                 record_failure(con, failure, start, end)
             if answer.frames:

@@ -317,7 +317,8 @@ def label_of(overview: pd.DataFrame) -> Callable[[str], str]:
 # --- sections --------------------------------------------------------------------------
 
 
-def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) -> ViewState:
+def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
+            notices: list[str]) -> ViewState:
     s = settings()
     ss = st.session_state
     if "init" not in ss:
@@ -337,7 +338,7 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) 
         securities = st.multiselect(t("securities", lang), list(overview["symbol"]), key="securities",
                                     format_func=label_of(overview), help=t("securities_help", lang),
                                     placeholder=t("pick_security", lang))
-        start, end = date_range(securities, lang)
+        start, end = date_range(securities, lang, notices)
         model = st.segmented_control(t("model", lang), MODELS, key="model",
                                      format_func=lambda m: t(f"model_{m}", lang), help=t("model_help", lang))
         if s.hosted:
@@ -348,7 +349,7 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) 
                      model or "market")
 
 
-def date_range(securities: list[str], lang: str) -> tuple[date, date]:
+def date_range(securities: list[str], lang: str, notices: list[str]) -> tuple[date, date]:
     s = settings()
     ss = st.session_state
     span = query("article_span", generation(), tuple(securities), s.site_timezone) if securities else None
@@ -359,7 +360,12 @@ def date_range(securities: list[str], lang: str) -> tuple[date, date]:
     if ss.get("range_key") != key:  # a new primary security: its own span, unless the URL said
         ss["range_key"] = key
         url_from, url_to = ss.pop("url_from", None), ss.pop("url_to", None)
-        ss["date_range"] = (url_from or lo, url_to or hi)
+        start, end = url_from or lo, url_to or hi
+        if start > end:  # e.g. only `from`, later than the default end
+            notices.append(t("bad_param", lang, name="from" if url_from else "to",
+                             value=str(url_from or url_to)))
+            start, end = lo, hi
+        ss["date_range"] = (start, end)
     picked = st.date_input(t("range", lang), key="date_range", format="YYYY-MM-DD")
     if isinstance(picked, tuple) and len(picked) == 2:
         return picked[0], picked[1]
@@ -528,6 +534,13 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
         "volume": df["volume_ratio"],
         "url": df["url"],
     })
+    # The table keeps its selected row position across reruns; when the rows change, that
+    # position would point at another article (or none), so the selection starts over.
+    shown = (tuple(state.securities), state.start, state.end, keyword, tuple(chosen_sources),
+             tuple(chosen_categories), picked_session)
+    if st.session_state.get("coverage_shown") != shown:
+        st.session_state["coverage_shown"] = shown
+        st.session_state.pop("coverage_table", None)
     capped = len(df) >= TABLE_LIMIT
     st.caption(t("rows_shown", lang, n=len(df)) + (" · " + t("rows_capped", lang, n=TABLE_LIMIT) if capped else ""))
     order = ["time", "title", "source"] + (["symbol"] if len(state.securities) > 1 else []) + [
@@ -552,7 +565,7 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
         },
     )
     rows = event.selection.rows if event is not None else []
-    if rows:
+    if rows and rows[0] < len(df):
         st.session_state["article"] = df["article_id"].iloc[rows[0]]
     st.download_button(t("download", lang), lambda: table.to_csv(index=False).encode("utf-8-sig"),
                        file_name=f"coverage-{'-'.join(state.securities)}-{state.start}-{state.end}.csv",
@@ -705,7 +718,7 @@ def main() -> None:
         st.stop()
     overview = query("securities_overview", gen)
     initial, notices = read_url(overview, lang_default) if "init" not in st.session_state else ({}, [])
-    state = sidebar(overview, initial, lang_default)
+    state = sidebar(overview, initial, lang_default, notices)
     lang = state.lang
 
     st.header(t("title", lang), divider="gray")

@@ -296,3 +296,22 @@ def test_market_model_option_changes_the_abnormal_returns(seeded_env: Store) -> 
     assert got == pytest.approx(sorted(r["car_m1_p1_mm"]))
     assert got != pytest.approx(sorted(r["car_m1_p1"]))
     assert at.query_params["m"] == "mm"
+
+
+def test_a_selected_row_does_not_outlive_its_table(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    at.session_state["coverage_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    chosen = at.query_params["a"]
+    at.text_input(key="keyword").input("生态").run()  # one row left: row 1 no longer exists
+    assert not at.exception
+    assert at.query_params["a"] == chosen  # the article read stays; no other one is opened
+    assert len(coverage(at)) == 1
+
+
+def test_a_one_sided_range_that_runs_backwards_falls_back(seeded_env: Store) -> None:
+    at = app({"s": "3690.HK", "from": "2024-06-01"}).run()
+    assert not at.exception
+    assert any("from='2024-06-01'" in i.value for i in at.info)
+    start, end = at.sidebar.date_input(key="date_range").value
+    assert start <= end and len(coverage(at)) == 2

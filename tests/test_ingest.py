@@ -300,3 +300,50 @@ def test_hidden_folders_are_skipped(store: Store, tmp_path: Path) -> None:
     write_post(folder, ".git/b.md")
     shutil.copy(folder / "a.md", folder / "notes.txt")
     assert ingest_folder(store, folder).files_seen == 1
+
+
+def test_a_copy_takes_over_when_the_original_goes(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    url = "<http://finance.eastmoney.com/news/1354,202112272227521160.html>"
+    a = write_post(folder, "a.md", f"美团-W(03690.HK)。\n\n{url}")
+    b = write_post(folder, "b.md", f"美团-W(03690.HK)。\n\n{url}")
+    ingest_folder(store, folder)
+    a.unlink()
+    ingest_folder(store, folder)
+    with store.read() as con:
+        assert con.execute("SELECT path FROM articles").fetchall() == [(str(b),)]
+    write_post(folder, "b.md", f"快手-W(01024.HK)，改写过。\n\n{url}")  # the copy, now the holder, is edited
+    report = ingest_folder(store, folder)
+    assert (report.updated, report.duplicates) == (1, 0)
+    assert article_securities(store) == {"202112272227521160": {"1024.HK"}}
+
+
+def test_copies_follow_an_original_that_changes_identity(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    body = "一段完全相同的正文，足够长，" * 8
+    old_url = "<http://finance.eastmoney.com/news/1354,202112272227521160.html>"
+    new_url = "<http://finance.eastmoney.com/news/1354,202112272227521199.html>"
+    write_post(folder, "a.md", f"{body}\n\n{old_url}")
+    write_post(folder, "c.md", f"{body}\n\n{old_url}")
+    ingest_folder(store, folder)
+    write_post(folder, "a.md", f"{body}\n\n{new_url}")  # a new source URL, so a new id
+    ingest_folder(store, folder)
+    with store.read() as con:
+        files = dict(con.execute("SELECT path, article_id FROM files").fetchall())
+        articles = dict(con.execute("SELECT article_id, path FROM articles").fetchall())
+    # the copy still holds the article as it was saved; the edited file holds the new one
+    assert articles == {"202112272227521199": str(folder / "a.md"), "202112272227521160": str(folder / "c.md")}
+    assert set(files.values()) == set(articles)
+
+
+def test_overlapping_folders_share_their_files(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    x = write_post(folder, "sub/x.md", "美团-W(03690.HK)。")
+    write_post(folder, "y.md", "快手-W(01024.HK)。")
+    ingest_folder(store, folder)
+    inner = ingest_folder(store, folder / "sub")
+    assert (inner.new, inner.unchanged) == (0, 1)
+    x.unlink()
+    outer = ingest_folder(store, folder)
+    assert outer.removed == 1
+    assert counts(store)[0] == 1

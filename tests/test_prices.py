@@ -315,3 +315,22 @@ def test_csv_folder_is_a_source_like_yfinance(store: Store, hist: Path, dl: Path
     assert closes(store, "3690.HK")[date(2021, 12, 28)] == 223.4
     again = update_prices(store, CsvFolderSource(folder), {"3690.HK": DEC}, today=date(2026, 11, 21))
     assert again.cached == ["3690.HK"]  # the cache answers, as for yfinance
+
+
+def test_a_gap_with_no_trading_day_is_not_a_failure(store: Store, dl: Path, tmp_path: Path) -> None:
+    from dashboard.prices import CsvFolderSource
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "AAPL.csv").write_bytes((dl / "AAPL.csv").read_bytes())  # ends Monday 2023-08-28
+    source = CsvFolderSource(folder)
+    update_prices(store, source, {"AAPL": (date(2023, 8, 1), date(2023, 8, 25))}, today=date(2026, 11, 21))
+    weekend = update_prices(store, source, {"AAPL": (date(2023, 8, 1), date(2023, 8, 27))},
+                            today=date(2026, 11, 21))
+    assert weekend.failures == {} and weekend.cached == ["AAPL"]
+    with store.read() as con:
+        assert con.execute("SELECT count(*) FROM price_failures").fetchone() == (0,)
+        assert con.execute("SELECT end_date FROM price_coverage").fetchone() == (date(2023, 8, 27),)
+    beyond = update_prices(store, source, {"AAPL": (date(2023, 8, 1), date(2023, 9, 5))},
+                           today=date(2026, 11, 21))
+    assert beyond.stored == {"AAPL": 1}  # Monday the 28th; the rest is past the file
