@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from dashboard.securities import Mention, find_mentions
+from dashboard.securities import EMBED_BLOCK, Mention, find_mentions
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -147,7 +147,6 @@ def parse_published(value: object, site_tz: str) -> datetime:
 _SOURCE_LINE = re.compile(r"\s*<(https?://[^>\s]+)>\s*")
 _FOOTER_LINE = re.compile(r"\s*\[返回[^\]]*\]\([^)]*\).*")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)  # also takes EM_StockImg markers' content out below
-_EMBED_BLOCK = re.compile(r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.S)
 _SCRIPT = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>", re.S | re.I)
 _HIDDEN_STYLE = re.compile(r"display:\s*none", re.I)
 _OPEN_TAG = re.compile(r"<(\w+)[^<>]*$")
@@ -173,7 +172,7 @@ def html_to_text(fragment: str) -> str:
     ingest throughput target needs. Quoted attributes may contain '>'.
     """
     if "<!--" in fragment:
-        fragment = _COMMENT.sub("", _EMBED_BLOCK.sub("", fragment))
+        fragment = _COMMENT.sub("", EMBED_BLOCK.sub("", fragment))
     if "<script" in fragment or "<style" in fragment or "<noscript" in fragment or "<template" in fragment:
         fragment = _SCRIPT.sub("", fragment)
     if "display:" in fragment:

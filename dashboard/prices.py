@@ -527,13 +527,14 @@ def stored_prices(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
 
 def default_spans(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str], *,
                   symbols: Sequence[str] | None = None, since: date | None = None,
-                  until: date | None = None, margin_days: int = 30,
-                  today: date | None = None) -> dict[str, tuple[date, date]]:
+                  until: date | None = None, margin_days: int = 30, today: date | None = None,
+                  with_benchmarks: bool | None = None) -> dict[str, tuple[date, date]]:
     """What to fetch: each security over its articles' span with a margin on both sides,
     and each market's benchmark over the span of that market's securities.
 
     ``since``/``until`` replace the spans; named ``symbols`` limit the set (a symbol with no
-    articles is fetched from ``since`` or a year back).
+    articles is fetched from ``since`` or a year back), and bring their markets' benchmarks
+    only when ``with_benchmarks`` says so (by default, only without named symbols).
     """
     today = today or date.today()
     rows = con.execute("""
@@ -555,7 +556,7 @@ def default_spans(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str], *,
     for symbol in symbols or []:
         if symbol not in spans:
             spans[symbol] = (since or today - timedelta(days=365), until or today)
-    if symbols is None:
+    if with_benchmarks if with_benchmarks is not None else symbols is None:
         for market, span in markets.items():
             bench = benchmarks[market]
             lo, hi = spans.get(bench, span)

@@ -158,7 +158,8 @@ def parse_symbol(text: str) -> Security | None:
 
 # --- finding mentions --------------------------------------------------------------
 
-_EMBED_BLOCK = re.compile(r"<!--\s*EM_StockImg_Start\s*-->(.*?)<!--\s*EM_StockImg_End\s*-->", re.S)
+# A K-line image block; its content names the article's main subjects.
+EMBED_BLOCK = re.compile(r"<!--\s*EM_StockImg_Start\s*-->(.*?)<!--\s*EM_StockImg_End\s*-->", re.S)
 _EMBED_CODE = re.compile(r'data-code="\s*([A-Za-z0-9_.]+)\|(\d+)\|')
 # Starts with a literal, so the regex engine jumps from one keytip to the next.
 _KEYTIP = re.compile(r'data-code="(\d+),([A-Za-z0-9_.]+)"[^>]*>([^<]{0,40})<')
@@ -273,7 +274,7 @@ def find_mentions(title: str, body: str, text: str) -> list[Mention]:
     """
     found = _Found()
     if "EM_StockImg" in body:
-        for block in _EMBED_BLOCK.findall(body):
+        for block in EMBED_BLOCK.findall(body):
             for code, market_no in _EMBED_CODE.findall(block):
                 sec = from_eastmoney(market_no, code)
                 if sec:

@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import coverage, figures
+from dashboard import coverage, figures, reactions
 from dashboard.config import Settings, load_settings
 from dashboard.i18n import LANGUAGES, t
 from dashboard.store import Generation, Snapshot, Store, StoreBusy
@@ -83,19 +83,10 @@ def generation() -> Generation:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def query(name: str, gen: Generation, *args: Any) -> Any:
-    """A cached read: ``coverage.<name>(cursor, *args)`` on the snapshot of generation ``gen``."""
-    snap = snapshots().current()
-    cur = snap.cursor()
+    """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
+    cur = snapshots().current().cursor()
     try:
-        if name == "average_reaction":
-            from dashboard.reactions import average_reaction
-
-            return average_reaction(cur, *args)
-        if name == "largest_moves":
-            from dashboard.reactions import largest_moves
-
-            return largest_moves(cur, *args)
-        return getattr(coverage, name)(cur, *args)
+        return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
     finally:
         cur.close()
 
@@ -149,16 +140,9 @@ def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | 
 
     s = s or settings()
     store = store or snapshots().store
-    with store.read() as con:
-        spans = default_spans(con, s.benchmarks, symbols=symbols, margin_days=s.price_margin_days)
-        if symbols:  # a chosen security's benchmark comes along
-            bench = {s.benchmarks.get(m) for (m,) in con.execute(
-                "SELECT market FROM securities WHERE symbol IN (SELECT unnest(?::VARCHAR[]))",
-                [symbols]).fetchall()} - {None}
-            hull = (min(a for a, _ in spans.values()), max(b for _, b in spans.values())) if spans else None
-            for b in bench:
-                if hull and b not in spans:
-                    spans[b] = hull
+    with store.read() as con:  # a chosen security's benchmark comes along
+        spans = default_spans(con, s.benchmarks, symbols=symbols, margin_days=s.price_margin_days,
+                              with_benchmarks=True)
     if not spans:
         return None
     return update_prices(store, YFinanceSource(), spans, force=force, refresh_days=s.refresh_days,
@@ -660,9 +644,7 @@ def average_view(state: ViewState, lang: str) -> None:
                st.session_state.get("keyword", ""), tuple(st.session_state.get("sources", [])),
                tuple(st.session_state.get("categories", [])), TABLE_LIMIT)
     if main_only:
-        art_ids = set(df["article_id"])
-        embeds = query("main_subject_articles", gen, state.securities[0]) if art_ids else set()
-        df = df[df["article_id"].isin(embeds)]
+        df = df[df["article_id"].isin(query("main_subject_articles", gen, state.securities[0]))]
     events = df.dropna(subset=["session"])[["symbol", "session"]]
     caar = query("average_reaction", gen, events.reset_index(drop=True), 5, 10, 1.96, state.model)
     bench = s.benchmarks.get(str(query("market_of", gen, state.securities[0])), "")

@@ -334,3 +334,20 @@ def test_a_gap_with_no_trading_day_is_not_a_failure(store: Store, dl: Path, tmp_
     beyond = update_prices(store, source, {"AAPL": (date(2023, 8, 1), date(2023, 9, 5))},
                            today=date(2026, 11, 21))
     assert beyond.stored == {"AAPL": 1}  # Monday the 28th; the rest is past the file
+
+
+def test_default_spans_bring_benchmarks_for_named_securities_when_asked(store: Store, shared_posts: Path) -> None:
+    from dashboard.config import DEFAULT_BENCHMARKS
+    from dashboard.ingest import ingest_folder
+    from dashboard.prices import default_spans
+
+    ingest_folder(store, shared_posts / "seeds")
+    with store.read() as con:
+        everything = default_spans(con, DEFAULT_BENCHMARKS, today=date(2026, 11, 21))
+        named = default_spans(con, DEFAULT_BENCHMARKS, symbols=["3690.HK"], today=date(2026, 11, 21))
+        with_bench = default_spans(con, DEFAULT_BENCHMARKS, symbols=["3690.HK"], with_benchmarks=True,
+                                   today=date(2026, 11, 21))
+    assert set(everything) == {"3690.HK", "1024.HK", "^HSI"}
+    assert set(named) == {"3690.HK"}
+    assert set(with_bench) == {"3690.HK", "^HSI"}
+    assert with_bench["^HSI"] == with_bench["3690.HK"] == (date(2021, 11, 27), date(2022, 1, 27))
