@@ -1,0 +1,289 @@
+"""The store's price cache: what it holds, what to ask a source for, and writing answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from dashboard.markets import info_for
+from dashboard.prices import COLUMNS, PriceFailure, PriceSource
+from dashboard.prices.csvfiles import PriceFileError, read_price_csv
+from dashboard.reactions import refresh_reactions
+from dashboard.securities import parse_symbol, reference_list
+from dashboard.store import Store
+
+
+@dataclass
+class FetchReport:
+    requested: list[str] = field(default_factory=list)  # symbols asked of the source
+    cached: list[str] = field(default_factory=list)  # symbols the store already covered
+    stored: dict[str, int] = field(default_factory=dict)  # symbol -> rows written
+    failures: dict[str, PriceFailure] = field(default_factory=dict)
+    skipped: dict[str, PriceFailure] = field(default_factory=dict)  # failed recently; not re-asked
+
+
+def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> None:
+    """Give price-only symbols (benchmarks, imports) a row in securities."""
+    refs = reference_list()
+    rows = []
+    for s in symbols:
+        sec = parse_symbol(s)
+        ref = refs.get(s)
+        rows.append((s, sec.code if sec else s, sec.canonical if sec else s,
+                     sec.market if sec else None, sec.kind if sec else None,
+                     ref.name if ref else None, ref.name_en if ref else None))
+    if rows:
+        con.executemany(
+            "INSERT INTO securities SELECT ?, ?, ?, ?, ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM securities WHERE symbol = ?)",
+            [(*r, r[0]) for r in rows],
+        )
+
+
+def write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFrame, source: str,
+                 covered: tuple[date, date]) -> int:
+    """Replace the symbol's rows for the dates given; extend its coverage; clear its failure."""
+    if frame.empty:
+        return 0
+    table = pa.table({
+        "symbol": [symbol] * len(frame),
+        "date": list(frame.index),
+        **{c: frame[c].to_numpy() for c in COLUMNS},
+    })
+    con.register("new_prices", table)
+    con.execute("DELETE FROM prices WHERE symbol = ? AND date IN (SELECT date FROM new_prices)", [symbol])
+    con.execute("INSERT INTO prices SELECT symbol, date, open, high, low, close, adj_close, volume, "
+                "?, now() FROM new_prices", [source])
+    con.unregister("new_prices")
+    extend_coverage(con, symbol, covered, source)
+    return len(frame)
+
+
+def extend_coverage(con: duckdb.DuckDBPyConnection, symbol: str, covered: tuple[date, date],
+                    source: str) -> None:
+    """Record that the store answers for ``symbol`` over ``covered``; clear its failure."""
+    start, end = covered
+    con.execute("INSERT INTO price_coverage SELECT ?, ?, ?, ?, now() "
+                "WHERE NOT EXISTS (SELECT 1 FROM price_coverage WHERE symbol = ?)",
+                [symbol, start, end, source, symbol])
+    con.execute("UPDATE price_coverage SET start_date = least(start_date, ?), "
+                "end_date = greatest(end_date, ?), source = ?, updated_at = now() WHERE symbol = ?",
+                [start, end, source, symbol])
+    con.execute("DELETE FROM price_failures WHERE symbol = ?", [symbol])
+
+
+def _no_sessions(symbol: str, start: date, end: date) -> bool:
+    """True when the exchange did not trade at all in [start, end] (a weekend, a holiday)."""
+    from dashboard.sessions import calendar_sessions
+
+    try:
+        return calendar_sessions(info_for(symbol).calendar, start, end).empty
+    except Exception:  # a calendar that cannot say: keep the failure
+        return False
+
+
+def record_failure(con: duckdb.DuckDBPyConnection, f: PriceFailure, start: date | None,
+                   end: date | None) -> None:
+    con.execute("DELETE FROM price_failures WHERE symbol = ?", [f.symbol])
+    con.execute("INSERT INTO price_failures VALUES (?, ?, ?, ?, ?, now())",
+                [f.symbol, start, end, f.kind, f.reason])
+
+
+@dataclass(frozen=True)
+class Coverage:
+    start: date
+    end: date
+    updated_at: datetime
+
+
+def coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> dict[str, Coverage]:
+    rows = con.execute(
+        "SELECT symbol, start_date, end_date, updated_at FROM price_coverage "
+        "WHERE symbol IN (SELECT unnest(?::VARCHAR[]))", [list(symbols)]).fetchall()
+    return {s: Coverage(a, b, u) for s, a, b, u in rows}
+
+
+def missing_range(have: Coverage | None, start: date, end: date, today: date, *,
+                  refresh_days: int = 5, refresh_after: timedelta = timedelta(hours=12),
+                  now: datetime | None = None, force: bool = False) -> tuple[date, date] | None:
+    """The span to ask the source for, or None when the store already answers [start, end].
+
+    Asks for what the store lacks, plus the most recent days (which can still change)
+    when the last fetch is older than ``refresh_after``.
+    """
+    end = min(end, today)
+    if start > end:
+        return None
+    if force or have is None:
+        return start, end
+    lo, hi = None, None
+    if start < have.start:
+        lo, hi = start, have.start - timedelta(days=1)
+    if end > have.end:
+        lo, hi = lo or have.end + timedelta(days=1), end
+    now = now or datetime.now(UTC)
+    if end >= today - timedelta(days=refresh_days) and now - have.updated_at > refresh_after:
+        lo = min(lo or today, max(start, have.end - timedelta(days=refresh_days)))
+        hi = end
+    return (lo, hi) if lo is not None and hi is not None else None
+
+
+def _batches(wanted: dict[str, tuple[date, date]], size: int) -> Iterator[tuple[list[str], date, date]]:
+    """Symbols in batches of similar ranges: each batch asks for the hull of its members'."""
+    ordered = sorted(wanted, key=lambda s: wanted[s])
+    for i in range(0, len(ordered), size):
+        batch = ordered[i:i + size]
+        yield batch, min(wanted[s][0] for s in batch), max(wanted[s][1] for s in batch)
+
+
+def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date, date]], *,
+                  force: bool = False, today: date | None = None, refresh_days: int = 5,
+                  refresh_after: timedelta = timedelta(hours=12),
+                  retry_failed_after: timedelta = timedelta(hours=1),
+                  batch_size: int = 40, benchmarks: dict[str, str] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> FetchReport:
+    """Bring the store's prices up to ``spans`` (symbol -> [start, end]), asking only for gaps.
+
+    The network is asked outside any store transaction; each batch's answer is written in
+    one transaction of its own, so a failure never touches rows already stored.
+    """
+    today = today or date.today()
+    now = datetime.now(UTC)
+    report = FetchReport()
+    with store.read() as con:
+        have = coverage(con, list(spans))
+        recent_failures = {
+            s: (PriceFailure(s, k, r), at)
+            for s, k, r, at in con.execute(
+                "SELECT symbol, reason_kind, reason, attempted_at FROM price_failures").fetchall()
+        }
+    wanted: dict[str, tuple[date, date]] = {}
+    for symbol, (start, end) in spans.items():
+        gap = missing_range(have.get(symbol), start, end, today, refresh_days=refresh_days,
+                            refresh_after=refresh_after, now=now, force=force)
+        if gap is None:
+            report.cached.append(symbol)
+            continue
+        failed = recent_failures.get(symbol)
+        if not force and failed is not None and now - failed[1] < retry_failed_after:
+            report.skipped[symbol] = failed[0]
+            continue
+        wanted[symbol] = gap
+    done = 0
+    for batch, start, end in _batches(wanted, batch_size):
+        report.requested += batch
+        answer = source.fetch(batch, start, end)
+        with store.write() as con:
+            ensure_securities(con, batch)
+            for symbol, frame in answer.frames.items():
+                report.stored[symbol] = write_prices(con, symbol, frame, source.name, (start, end))
+            for symbol, failure in answer.failures.items():
+                if failure.kind == "no_data" and symbol in have and _no_sessions(symbol, *wanted[symbol]):
+                    # nothing to price: the gap was a weekend or holiday, not a failure
+                    extend_coverage(con, symbol, wanted[symbol], source.name)
+                    report.cached.append(symbol)
+                    continue
+                report.failures[symbol] = failure
+                record_failure(con, failure, start, end)
+            if answer.frames:
+                refresh_reactions(con, benchmarks)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(wanted))
+    return report
+
+
+def import_csv(store: Store, path: str | Path, symbol: str | None = None,
+               benchmarks: dict[str, str] | None = None) -> tuple[str, int]:
+    """Import one CSV export; all or nothing; re-importing the same file changes nothing."""
+    symbol, frame = read_price_csv(path, symbol)
+    if frame.empty:
+        raise PriceFileError(f"{path}: has no price rows")
+    span = (frame.index.min(), frame.index.max())
+    with store.write() as con:
+        ensure_securities(con, [symbol])
+        rows = write_prices(con, symbol, frame, f"csv:{Path(path).name}", span)
+        refresh_reactions(con, benchmarks)
+    return symbol, rows
+
+
+def stored_prices(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None = None,
+                  end: date | None = None) -> pd.DataFrame:
+    return con.execute(
+        "SELECT date, open, high, low, close, adj_close, volume FROM prices "
+        "WHERE symbol = ? AND date >= coalesce(?, DATE '1900-01-01') "
+        "AND date <= coalesce(?, DATE '2999-12-31') ORDER BY date",
+        [symbol, start, end]).df()
+
+
+def default_spans(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str], *,
+                  symbols: Sequence[str] | None = None, since: date | None = None,
+                  until: date | None = None, margin_days: int = 30, today: date | None = None,
+                  with_benchmarks: bool | None = None) -> dict[str, tuple[date, date]]:
+    """What to fetch: each security over its articles' span with a margin on both sides,
+    and each market's benchmark over the span of that market's securities.
+
+    ``since``/``until`` replace the spans; named ``symbols`` limit the set (a symbol with no
+    articles is fetched from ``since`` or a year back), and bring their markets' benchmarks
+    only when ``with_benchmarks`` says so (by default, only without named symbols).
+    """
+    today = today or date.today()
+    rows = con.execute("""
+        SELECT m.symbol, s.market, min(a.published_at)::DATE, max(a.published_at)::DATE
+        FROM mentions m JOIN articles a USING (article_id) LEFT JOIN securities s USING (symbol)
+        GROUP BY ALL
+    """).fetchall()  # UTC dates: the margin covers the few hours' difference
+    margin = timedelta(days=margin_days)
+    spans: dict[str, tuple[date, date]] = {}
+    markets: dict[str, tuple[date, date]] = {}
+    for symbol, market, first, last in rows:
+        if symbols is not None and symbol not in symbols:
+            continue
+        span = (since or first - margin, min(until or last + margin, today))
+        spans[symbol] = span
+        if market in benchmarks:
+            lo, hi = markets.get(market, span)
+            markets[market] = (min(lo, span[0]), max(hi, span[1]))
+    for symbol in symbols or []:
+        if symbol not in spans:
+            spans[symbol] = (since or today - timedelta(days=365), until or today)
+    if with_benchmarks if with_benchmarks is not None else symbols is None:
+        for market, span in markets.items():
+            bench = benchmarks[market]
+            lo, hi = spans.get(bench, span)
+            spans[bench] = (min(lo, span[0]), max(hi, span[1]))
+    return spans
+
+
+def coverage_report(con: duckdb.DuckDBPyConnection, site_tz: str = "Asia/Shanghai") -> pd.DataFrame:
+    """Per security: coverage by articles and by prices, and what is missing and why."""
+    return con.execute("""
+        WITH art AS (
+            SELECT m.symbol, count(*) AS articles,
+                   strftime(min(a.published_at AT TIME ZONE $tz), '%Y-%m-%d') AS first_article,
+                   strftime(max(a.published_at AT TIME ZONE $tz), '%Y-%m-%d') AS last_article
+            FROM mentions m JOIN articles a USING (article_id) GROUP BY m.symbol),
+        px AS (
+            SELECT symbol, count(*) AS price_rows, strftime(min(date), '%Y-%m-%d') AS first_price,
+                   strftime(max(date), '%Y-%m-%d') AS last_price
+            FROM prices GROUP BY symbol)
+        SELECT s.symbol, s.name, coalesce(art.articles, 0) AS articles,
+               art.first_article, art.last_article,
+               coalesce(px.price_rows, 0) AS price_rows, px.first_price, px.last_price,
+               c.source AS price_source, f.reason_kind AS failure, f.reason AS failure_reason,
+               f.attempted_at AS failed_at,
+               CASE WHEN px.price_rows IS NULL THEN 'no prices'
+                    WHEN art.first_article < px.first_price OR art.last_article > px.last_price
+                         THEN 'partial'
+                    ELSE 'ok' END AS state
+        FROM securities s
+        LEFT JOIN art USING (symbol) LEFT JOIN px USING (symbol)
+        LEFT JOIN price_coverage c USING (symbol) LEFT JOIN price_failures f USING (symbol)
+        ORDER BY articles DESC, s.symbol
+    """, {"tz": site_tz}).df()

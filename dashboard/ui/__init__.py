@@ -1,0 +1,94 @@
+"""The Streamlit dashboard: the only package that imports Streamlit.
+
+State lives in the URL (``s`` securities, ``from``/``to`` dates, ``a`` article, ``view``,
+``lang``), so a link reproduces a view. Reads go to a private snapshot of the store (see
+``store.Snapshot``) re-taken when the store changes, and are cached per store generation.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.i18n import LANGUAGES, t
+from dashboard.store import StoreBusy
+from dashboard.ui.average import average_view
+from dashboard.ui.chart import chart_view
+from dashboard.ui.compare import compare_view
+from dashboard.ui.coverage import coverage_table
+from dashboard.ui.format import failure_text
+from dashboard.ui.moves import moves_view
+from dashboard.ui.reading import reading_pane
+from dashboard.ui.resources import (
+    bootstrap,
+    generation,
+    query,
+    snapshots,
+)
+from dashboard.ui.sidebar import sidebar
+from dashboard.ui.state import VIEWS, read_url, write_url
+
+
+def main() -> None:
+    st.set_page_config(page_title="News & prices · 新闻与行情", page_icon=":material/candlestick_chart:",
+                       layout="wide")
+    locale = (st.context.locale or "") if hasattr(st, "context") else ""
+    lang_default = "zh" if str(locale).lower().startswith("zh") else "en"
+    lang_now = st.session_state.get("lang") or st.query_params.get("lang", lang_default)
+    if lang_now not in LANGUAGES:
+        lang_now = lang_default
+    with st.spinner(t("first_run", lang_now)):
+        boot = bootstrap()
+    try:
+        gen = generation()
+    except StoreBusy:
+        st.warning(t("store_busy", lang_now))
+        st.stop()
+    overview = query("securities_overview", gen)
+    initial, notices = read_url(overview, lang_default) if "init" not in st.session_state else ({}, [])
+    state = sidebar(overview, initial, lang_default, notices)
+    lang = state.lang
+
+    st.header(t("title", lang), divider="gray")
+    st.caption(t("subtitle", lang))
+    for n in notices:
+        st.info(n, icon=":material/link_off:")
+    if snapshots().busy:
+        st.caption(t("store_busy", lang))
+    if boot.running:
+        st.caption(t("refreshing", lang))
+    for error in boot.errors:
+        st.warning(error)
+    if "flash" in st.session_state:
+        st.success(st.session_state.pop("flash"))
+    if boot.fetched is not None and boot.fetched.failures and "boot_seen" not in st.session_state:
+        st.session_state["boot_seen"] = True
+        first = next(iter(boot.fetched.failures.values()))
+        st.toast(t("boot_prices_failed", lang, reason=failure_text(first.kind, first.reason, lang)),
+                 icon=":material/cloud_off:")
+    if overview.empty or not state.securities:
+        st.info(t("no_securities", lang))
+        write_url(state)
+        return
+
+    view = st.segmented_control(t("view", lang), VIEWS, key="view", format_func=lambda v: t(f"view_{v}", lang),
+                                label_visibility="collapsed") or "chart"
+    state.view = view
+    picked_session = None
+    if view == "chart":
+        picked_session = chart_view(state, overview, lang)
+    elif view == "compare":
+        compare_view(state, overview, lang)
+    elif view == "average":
+        average_view(state, lang)
+    if view == "moves":
+        left, right = st.columns([1, 1], gap="large")
+        with left:
+            moves_view(state, overview, lang)
+        state.article = st.session_state.get("article")
+        with right:
+            reading_pane(state, lang, stacked=True)
+    else:
+        coverage_table(state, lang, picked_session)
+        state.article = st.session_state.get("article")
+        reading_pane(state, lang)
+    write_url(state)

@@ -1,0 +1,35 @@
+"""Compare: normalized performance of several securities."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import figures
+from dashboard.i18n import t
+from dashboard.ui.chart import no_prices_notice
+from dashboard.ui.format import label_of
+from dashboard.ui.resources import (
+    generation,
+    query,
+)
+from dashboard.ui.state import ViewState
+
+
+def compare_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
+    if len(state.securities) < 2:
+        st.info(t("compare_need_two", lang))
+        return
+    gen = generation()
+    perf = query("normalized_performance", gen, tuple(state.securities), state.start, state.end)
+    for sym in state.securities:
+        if perf[perf["symbol"] == sym].empty:
+            no_prices_notice(sym, lang)
+    if perf.empty:
+        return
+    sessions = query("shared_sessions", gen, tuple(state.securities), state.start, state.end)
+    names = {sym: label_of(overview)(sym).rsplit(" (", 1)[0] for sym in state.securities}
+    labels = {k: t(k, lang) for k in ("shared", "news", "change")}
+    st.plotly_chart(figures.compare_chart(perf, sessions, names=names, labels=labels),
+                    config={"displaylogo": False})
+    st.caption(t("compare_caption", lang))

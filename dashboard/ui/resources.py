@@ -1,0 +1,178 @@
+"""Long-lived resources of the app: settings, the store's read view, cached queries, and
+what the first start does in the background."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import coverage, figures, reactions
+from dashboard.config import Settings, load_settings
+from dashboard.i18n import t
+from dashboard.store import Generation, Snapshot, Store, StoreBusy
+
+
+class SnapshotHolder:
+    """The app's read view of the store: one snapshot, re-taken when the file changes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._current: Snapshot | None = None
+        self._retired: list[Snapshot] = []  # still possibly in use by a running query
+        self.busy = False
+
+    def current(self) -> Snapshot:
+        generation = self.store.generation()
+        snap = self._current
+        if snap is not None and snap.generation == generation:
+            return snap
+        with self._lock:
+            if self._current is None or self._current.generation != generation:
+                try:
+                    fresh = self.store.snapshot(timeout=0 if self._current is not None else 30)
+                    self.busy = False
+                except StoreBusy:
+                    if self._current is None:
+                        raise
+                    self.busy = True  # a writer holds the store: keep serving the last snapshot
+                    return self._current
+                if self._current is not None:
+                    self._retired.append(self._current)
+                    while len(self._retired) > 2:
+                        self._retired.pop(0).close()
+                self._current = fresh
+            return self._current
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def snapshots() -> SnapshotHolder:
+    s = settings()
+    return SnapshotHolder(Store(s.db_path, lock_timeout=s.lock_timeout))
+
+
+def generation() -> Generation:
+    return snapshots().current().generation
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def query(name: str, gen: Generation, *args: Any) -> Any:
+    """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
+    cur = snapshots().current().cursor()
+    try:
+        return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
+    finally:
+        cur.close()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def price_figure_json(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
+                      selected: date | None) -> str:
+    s = settings()
+    prices = query("price_history", gen, symbol, start, end)
+    markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
+    labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
+    fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
+    return fig.to_json()
+
+
+def price_figure(*args: Any) -> go.Figure:
+    # Rebuilt from the cached JSON on every run, so the chart's spec is identical run after
+    # run: Streamlit keys a chart's selection state to it, and a freshly built figure
+    # serializes differently from a cached copy, which would drop the first click.
+    return go.Figure(json.loads(price_figure_json(*args)), _validate=False)  # validated when built
+
+
+@dataclass
+class Bootstrap:
+    """What the first start of this server process did (or is doing, in the background)."""
+
+    ingested: Any = None
+    fetched: Any = None
+    errors: list[str] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+def _ingest(folder: Path, s: Settings | None = None, store: Store | None = None) -> Any:
+    from dashboard.ingest import ingest_folder
+
+    s = s or settings()
+    return ingest_folder(store or snapshots().store, folder, s.site_timezone, max_bytes=s.max_post_bytes,
+                         benchmarks=s.benchmarks)
+
+
+def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | None = None,
+           store: Store | None = None) -> Any:
+    from dashboard.prices import YFinanceSource, default_spans, update_prices
+
+    s = s or settings()
+    store = store or snapshots().store
+    with store.read() as con:  # a chosen security's benchmark comes along
+        spans = default_spans(con, s.benchmarks, symbols=symbols, margin_days=s.price_margin_days,
+                              with_benchmarks=True)
+    if not spans:
+        return None
+    return update_prices(store, YFinanceSource(), spans, force=force, refresh_days=s.refresh_days,
+                         refresh_after=timedelta(hours=s.refresh_after_hours), benchmarks=s.benchmarks)
+
+
+@st.cache_resource(show_spinner=False)
+def bootstrap() -> Bootstrap:
+    """On the first start: ingest the configured posts folder and fetch what prices it can.
+
+    With an empty store the page waits for it; with data already stored it runs in the
+    background and the page shows the stored data at once.
+    """
+    s = settings()
+    store = snapshots().store
+    result = Bootstrap()
+
+    def work() -> None:
+        if s.posts_dir.is_dir():
+            try:
+                result.ingested = _ingest(s.posts_dir, s, store)
+            except StoreBusy as e:
+                result.errors.append(str(e))
+        if s.fetch_on_start:
+            try:
+                result.fetched = _fetch(s=s, store=store)
+            except StoreBusy as e:
+                result.errors.append(str(e))
+
+    has_articles = False
+    if store.exists:
+        try:
+            with store.read(timeout=5) as con:
+                has_articles = con.execute("SELECT count(*) > 0 FROM articles").fetchall()[0][0]
+        except StoreBusy:
+            has_articles = True  # someone is writing it: it has data, or soon will
+    if has_articles:
+        result.thread = threading.Thread(target=work, name="dashboard-bootstrap", daemon=True)
+        result.thread.start()
+    else:
+        work()
+    return result
+
+
+def folder_signature(folder: Path) -> tuple[int, int]:
+    """A cheap fingerprint of a folder's posts: how many, and the newest modification."""
+    from dashboard.ingest import scan
+
+    files = scan(folder) if folder.is_dir() else []
+    return len(files), max((f.mtime_ns for f in files), default=0)

@@ -1,0 +1,164 @@
+"""The sidebar: language, securities, dates, model, and (locally) the data controls."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.i18n import LANGUAGES, t
+from dashboard.store import StoreBusy
+from dashboard.ui.format import label_of
+from dashboard.ui.resources import (
+    _fetch,
+    _ingest,
+    folder_signature,
+    generation,
+    query,
+    settings,
+    snapshots,
+)
+from dashboard.ui.state import MODELS, ViewState
+
+
+def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
+            notices: list[str]) -> ViewState:
+    s = settings()
+    ss = st.session_state
+    if "init" not in ss:
+        ss["init"] = True
+        ss["lang"] = initial["lang"]
+        ss["securities"] = initial["securities"]
+        ss["view"] = initial["view"]
+        ss["article"] = initial["article"]
+        ss["model"] = initial["model"]
+        ss["url_from"], ss["url_to"] = initial["from"], initial["to"]
+    with st.sidebar:
+        lang = st.segmented_control(t("language", ss["lang"]), list(LANGUAGES), key="lang",
+                                    format_func=LANGUAGES.get) or lang_default
+        if not ss["securities"] and not overview.empty:
+            priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
+            ss["securities"] = [(priced if not priced.empty else overview)["symbol"].iloc[0]]
+        securities = st.multiselect(t("securities", lang), list(overview["symbol"]), key="securities",
+                                    format_func=label_of(overview), help=t("securities_help", lang),
+                                    placeholder=t("pick_security", lang))
+        start, end = date_range(securities, lang, notices)
+        model = st.segmented_control(t("model", lang), MODELS, key="model",
+                                     format_func=lambda m: t(f"model_{m}", lang), help=t("model_help", lang))
+        if s.hosted:
+            st.caption(t("hosted", lang))
+        else:
+            data_controls(securities, lang)
+    return ViewState(securities, start, end, ss.get("article"), ss.get("view", "chart"), lang,
+                     model or "market")
+
+
+def date_range(securities: list[str], lang: str, notices: list[str]) -> tuple[date, date]:
+    s = settings()
+    ss = st.session_state
+    span = query("article_span", generation(), tuple(securities), s.site_timezone) if securities else None
+    today = date.today()
+    lo, hi = (span[0] - timedelta(days=30), min(span[1] + timedelta(days=30), today)) if span else (
+        today - timedelta(days=180), today)
+    key = ("range_for", tuple(securities[:1]))
+    if ss.get("range_key") != key:  # a new primary security: its own span, unless the URL said
+        ss["range_key"] = key
+        url_from, url_to = ss.pop("url_from", None), ss.pop("url_to", None)
+        start, end = url_from or lo, url_to or hi
+        if start > end:  # e.g. only `from`, later than the default end
+            notices.append(t("bad_param", lang, name="from" if url_from else "to",
+                             value=str(url_from or url_to)))
+            start, end = lo, hi
+        ss["date_range"] = (start, end)
+    picked = st.date_input(t("range", lang), key="date_range", format="YYYY-MM-DD")
+    if isinstance(picked, tuple) and len(picked) == 2:
+        return picked[0], picked[1]
+    return lo, hi  # mid-selection: one date picked so far
+
+
+def data_controls(securities: list[str], lang: str) -> None:
+    s = settings()
+    with st.expander(t("data", lang), expanded=False):
+        folder = st.text_input(t("posts_folder", lang), value=str(s.posts_dir), key="posts_folder")
+        if st.button(t("ingest", lang), width="stretch"):
+            run_ingest(Path(folder).expanduser(), lang)
+        if st.button(t("fetch", lang), width="stretch", disabled=not securities):
+            with st.spinner(t("fetch", lang)):
+                try:
+                    report = _fetch(list(securities), force=True)
+                except StoreBusy as e:
+                    st.warning(str(e))
+                    report = None
+            if report is not None:
+                st.session_state["flash"] = t("fetched", lang, stored=len(report.stored),
+                                              cached=len(report.cached), failed=len(report.failures))
+                st.rerun()
+        upload = st.file_uploader(t("import_csv", lang), type=["csv"], key="price_csv")
+        if upload is not None and st.session_state.get("imported_name") != upload.name:
+            import_upload(upload, securities, lang)
+        st.caption(t("watching", lang, s=s.watch_seconds))
+        watch_folder(Path(folder).expanduser())
+
+
+def run_ingest(folder: Path, lang: str) -> None:
+    with st.spinner(t("ingest", lang)):
+        try:
+            report = _ingest(folder)
+        except (StoreBusy, NotADirectoryError) as e:
+            st.error(str(e))
+            return
+    messages = [t("ingested", lang, new=report.new, updated=report.updated, unchanged=report.unchanged,
+                  rejected=len(report.rejected))]
+    messages += [t("rejected_file", lang, path=p, reason=r) for p, r in report.rejected[:20]]
+    st.session_state["flash"] = "\n\n".join(messages)
+    st.rerun()
+
+
+def import_upload(upload: Any, securities: list[str], lang: str) -> None:
+    from dashboard.prices import PriceFileError, import_csv
+
+    st.session_state["imported_name"] = upload.name
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        try:
+            symbol, rows = import_csv(snapshots().store, path, benchmarks=settings().benchmarks)
+        except PriceFileError as e:
+            st.error(str(e).replace(str(path), upload.name))
+            return
+        except StoreBusy as e:
+            st.warning(str(e))
+            return
+    st.session_state["flash"] = t("imported", lang, rows=rows, symbol=symbol)
+    st.rerun()
+
+
+def watch_folder(folder: Path) -> None:
+    """A periodic check for new or changed posts; ingests them and refreshes the page."""
+    s = settings()
+
+    @st.fragment(run_every=s.watch_seconds)
+    def check() -> None:
+        # Runs with every rerun of the page too: scan at most once per period, so a rerun
+        # never pays for reading the folder.
+        now = time.monotonic()
+        if now - st.session_state.get("watched_at", -1e9) < s.watch_seconds * 0.9:
+            return
+        st.session_state["watched_at"] = now
+        sig = folder_signature(folder)
+        key = f"sig:{folder}"
+        previous = st.session_state.get(key)
+        st.session_state[key] = sig
+        if previous is not None and previous != sig:
+            try:
+                _ingest(folder)
+            except (StoreBusy, NotADirectoryError):
+                return
+            st.rerun(scope="app")
+
+    check()

@@ -1,0 +1,86 @@
+"""The view's state, and how it lives in the URL so a link reproduces a view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.i18n import LANGUAGES, t
+
+VIEWS = ["chart", "compare", "average", "moves"]
+MODELS = ["market", "mm"]
+
+
+@dataclass
+class ViewState:
+    securities: list[str]
+    start: date
+    end: date
+    article: str | None
+    view: str
+    lang: str
+    model: str = "market"
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def read_url(overview: pd.DataFrame, lang_default: str) -> tuple[dict[str, Any], list[str]]:
+    """Initial widget values from the query parameters, and notices for what was invalid."""
+    qp = st.query_params
+    notices: list[str] = []
+    lang = qp.get("lang", lang_default)
+    if lang not in LANGUAGES:
+        notices.append(t("bad_param", lang_default, name="lang", value=lang))
+        lang = lang_default
+    known = set(overview["symbol"])
+    chosen = []
+    for raw in ",".join(qp.get_all("s")).split(","):
+        sym = raw.strip()
+        if not sym:
+            continue
+        if sym in known:
+            chosen.append(sym)
+        else:
+            notices.append(t("unknown_security", lang, value=sym))
+    values: dict[str, Any] = {"lang": lang, "securities": list(dict.fromkeys(chosen))}
+    for name in ("from", "to"):
+        raw = qp.get(name)
+        parsed = _parse_date(raw)
+        if raw and parsed is None:
+            notices.append(t("bad_param", lang, name=name, value=raw))
+        values[name] = parsed
+    if values["from"] and values["to"] and values["from"] > values["to"]:
+        notices.append(t("bad_param", lang, name="from", value=qp.get("from")))
+        values["from"] = values["to"] = None
+    view = qp.get("view", "chart")
+    if view not in VIEWS:
+        notices.append(t("bad_param", lang, name="view", value=view))
+        view = "chart"
+    values["view"] = view
+    values["article"] = qp.get("a") or None
+    model = qp.get("m", "market")
+    if model not in MODELS:
+        notices.append(t("bad_param", lang, name="m", value=model))
+        model = "market"
+    values["model"] = model
+    return values, notices
+
+
+def write_url(state: ViewState) -> None:
+    params = {"s": ",".join(state.securities), "from": state.start.isoformat(), "to": state.end.isoformat(),
+              "view": state.view, "lang": state.lang}
+    if state.article:
+        params["a"] = state.article
+    if state.model != "market":
+        params["m"] = state.model
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
