@@ -233,6 +233,8 @@ def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {symbol}: {rows} rows")
     for symbol, f in sorted({**report.skipped, **report.failures}.items()):
         print(f"failed   {symbol}: {f.reason}")
+    for warning in report.warnings:
+        print(f"warning  {warning}")
     if report.failures or report.skipped:
         print("prices can also come from files: python -m dashboard prices import FILE.csv")
     return 1 if spans and not report.stored and not report.cached else 0
@@ -317,18 +319,41 @@ def _pad(text: str, width: int) -> str:
     return out + " " * (width - used)
 
 
+def status_summary(con: Any, site_tz: str) -> dict[str, Any]:
+    """What ``status --json`` prints: articles, each security's coverage, and rejected files."""
+    from dashboard.ingest import current_rejections
+    from dashboard.prices import coverage_report
+
+    report = coverage_report(con, site_tz)
+    articles = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+
+    def text(value: Any) -> str | None:
+        return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+    return {
+        "articles": int(articles),
+        "securities": [
+            {"symbol": r.symbol, "name": text(r.name), "articles": int(r.articles), "prices": int(r.price_rows),
+             "first_price": text(r.first_price), "last_price": text(r.last_price), "state": r.state,
+             "reason": text(r.failure_reason), "source": text(r.price_source)}
+            for r in report.itertuples()
+        ],
+        "rejected": [{"path": path, "reason": reason} for path, reason in current_rejections(con)],
+    }
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.prices import coverage_report
 
     store = _store(args, settings)
     with store.read() as con:
+        if args.json:
+            print(json.dumps(status_summary(con, settings.site_timezone), ensure_ascii=False, indent=1))
+            return 0
         counts = con.execute(
             "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM securities), "
             "(SELECT count(*) FROM prices), (SELECT max(finished_at) FROM ingest_runs)").fetchall()[0]
         report = coverage_report(con, settings.site_timezone)
-    if args.json:
-        print(report.to_json(orient="records", date_format="iso", force_ascii=False))
-        return 0
     articles, securities, price_rows, last_ingest = counts
     print(f"store {store.path}")
     print(f"  {articles} articles, {securities} securities, {price_rows} price rows; "
@@ -340,9 +365,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     for r in report.itertuples():
         span = f"{r.first_article} … {r.last_article}" if r.articles else "-"
         pspan = f"{r.first_price} … {r.last_price}" if r.price_rows else "-"
-        if r.state == "no prices" and r.failure:
+        if r.state == "no prices" and isinstance(r.failure, str):
             pspan = f"({r.failure})"
-        print(f"{r.symbol:<11} {_pad(r.name or '', 12)} {r.articles:>8}  {span:<23} {r.price_rows:>6}  "
+        name = r.name if isinstance(r.name, str) else ""
+        print(f"{r.symbol:<11} {_pad(name, 12)} {r.articles:>8}  {span:<23} {r.price_rows:>6}  "
               f"{pspan:<23} {r.state}")
     missing = report[report["failure"].notna()]
     if not missing.empty:

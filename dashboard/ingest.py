@@ -433,3 +433,17 @@ def _record_run(con: duckdb.DuckDBPyConnection, r: IngestReport, began: datetime
         con.execute("INSERT INTO ingest_problems SELECT ?, path, kind, reason FROM problem_rows",
                     [r.run_id])
         con.unregister("problem_rows")
+
+
+def current_rejections(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Files the store holds as rejected, and what each folder's last run could not read at all
+    (unreadable names, links, folders), with the reasons."""
+    return con.execute("""
+        SELECT path, reason FROM files WHERE status = 'rejected'
+        UNION
+        SELECT p.path, p.reason FROM ingest_problems p
+        WHERE p.kind = 'rejected'
+          AND p.run_id IN (SELECT max(run_id) FROM ingest_runs GROUP BY root)
+          AND p.path NOT IN (SELECT path FROM files)
+        ORDER BY path
+    """).fetchall()

@@ -77,9 +77,14 @@ def test_prices_import_and_status(shared_posts: Path, shared_prices: Path, tmp_p
     status = run("status", db=db)
     assert "2 articles, 3 securities" in status.stdout
     assert "3690.HK     美团-W" in status.stdout and "2020-01-02 … 2025-05-22 ok" in status.stdout
-    rows = {r["symbol"]: r for r in json.loads(run("status", "--json", db=db).stdout)}
-    assert rows["3690.HK"]["articles"] == 2 and rows["3690.HK"]["price_rows"] == 1323
-    assert rows["^HSI"]["first_price"] == "2021-01-04"
+    summary = json.loads(run("status", "--json", db=db).stdout)
+    assert summary["articles"] == 2 and summary["rejected"] == []
+    rows = {r["symbol"]: r for r in summary["securities"]}
+    assert set(rows["3690.HK"]) >= {"symbol", "name", "articles", "prices", "first_price", "last_price",
+                                    "state", "reason"}
+    assert rows["3690.HK"]["articles"] == 2 and rows["3690.HK"]["prices"] == 1323
+    assert rows["3690.HK"]["name"] == "美团-W" and rows["3690.HK"]["state"] == "ok"
+    assert rows["^HSI"]["first_price"] == "2021-01-04" and rows["^HSI"]["reason"] is None
 
 
 def test_prices_import_reports_a_bad_file(tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 from dashboard.markets import info_for
@@ -57,6 +58,43 @@ def normalize(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return out[out["close"].notna()].sort_index()
 
 
+EARLIEST_PRICE = date(1970, 1, 1)  # price rows before this, or after tomorrow, are refused
+
+
+def impossible_rows(frame: pd.DataFrame, today: date | None = None) -> pd.Series:
+    """Why each row of a normalized frame cannot be a day's trading, or None where it can:
+    prices that are not positive and finite, a volume that is negative or infinite, a high
+    below the low, a date outside 1970 … tomorrow, or a weekend (no supported exchange trades
+    then)."""
+    latest = (today or date.today()) + timedelta(days=1)
+    days = pd.DatetimeIndex(pd.to_datetime(pd.Index(frame.index), errors="coerce"))
+    prices = frame[["open", "high", "low", "close", "adj_close"]].to_numpy(dtype="float64")
+    volume = frame["volume"].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        bad_price = ((prices <= 0) | np.isinf(prices)).any(axis=1) | np.isnan(prices[:, 3])
+        bad_volume = (volume < 0) | np.isinf(volume)
+        inverted = frame["high"].to_numpy() < frame["low"].to_numpy()
+    out_of_range = days.isna() | (days < pd.Timestamp(EARLIEST_PRICE)) | (days > pd.Timestamp(latest))
+    weekend = days.day_of_week >= 5
+    reasons = np.select(
+        [bad_price, bad_volume, inverted, out_of_range, weekend],
+        ["a price that is not a positive finite number", "a negative or infinite volume",
+         "high below low", f"a date outside {EARLIEST_PRICE} … {latest}", "a weekend date"],
+        default="")
+    return pd.Series(np.where(reasons == "", None, reasons), index=frame.index, dtype=object)
+
+
+def drop_impossible(frame: pd.DataFrame, symbol: str) -> tuple[pd.DataFrame, str | None]:
+    """A source's frame without its impossible rows, and a sentence about what was dropped."""
+    why = impossible_rows(frame)
+    bad = why.notna()
+    if not bad.any():
+        return frame, None
+    first = why[bad].index[0]
+    return frame[~bad.to_numpy()], (f"{symbol}: dropped {int(bad.sum())} impossible rows "
+                                    f"(first {first}: {why[bad].iloc[0]})")
+
+
 
 
 from dashboard.prices.cache import (  # noqa: E402 - the cache builds on the interface above
@@ -78,8 +116,8 @@ from dashboard.prices.csvfiles import CsvFolderSource, PriceFileError, read_pric
 from dashboard.prices.yahoo import YFinanceSource, classify  # noqa: E402
 
 __all__ = [
-    "COLUMNS", "Coverage", "CsvFolderSource", "FailureKind", "FetchReport", "FetchResult", "PriceFailure",
+    "COLUMNS", "EARLIEST_PRICE", "Coverage", "CsvFolderSource", "FailureKind", "FetchReport", "FetchResult", "PriceFailure",
     "PriceFileError", "PriceSource", "YFinanceSource", "classify", "coverage", "coverage_report",
-    "default_spans", "ensure_securities", "extend_coverage", "import_csv", "missing_range", "normalize",
+    "default_spans", "drop_impossible", "ensure_securities", "extend_coverage", "import_csv", "impossible_rows", "missing_range", "normalize",
     "read_price_csv", "record_failure", "stored_prices", "update_prices", "write_prices",
 ]

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.markets import info_for
-from dashboard.prices import COLUMNS, PriceFailure, PriceSource
+from dashboard.prices import COLUMNS, PriceFailure, PriceSource, drop_impossible
 from dashboard.prices.csvfiles import PriceFileError, read_price_csv
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import parse_symbol, reference_list
@@ -26,6 +26,7 @@ class FetchReport:
     stored: dict[str, int] = field(default_factory=dict)  # symbol -> rows written
     failures: dict[str, PriceFailure] = field(default_factory=dict)
     skipped: dict[str, PriceFailure] = field(default_factory=dict)  # failed recently; not re-asked
+    warnings: list[str] = field(default_factory=list)  # e.g. impossible rows a source sent, dropped
 
 
 def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> None:
@@ -182,6 +183,9 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
         with store.write() as con:
             ensure_securities(con, batch)
             for symbol, frame in answer.frames.items():
+                frame, dropped = drop_impossible(frame, symbol)
+                if dropped:
+                    report.warnings.append(dropped)
                 report.stored[symbol] = write_prices(con, symbol, frame, source.name, (start, end))
             for symbol, failure in answer.failures.items():
                 if failure.kind == "no_data" and symbol in have and _no_sessions(symbol, *wanted[symbol]):

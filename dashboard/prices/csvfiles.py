@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dashboard.prices import FetchResult, PriceFailure, normalize
+from dashboard.prices import FetchResult, PriceFailure, impossible_rows, normalize
 from dashboard.securities import parse_symbol
 
 
@@ -94,7 +94,14 @@ def read_price_csv(path: str | Path, symbol: str | None = None) -> tuple[str, pd
         raise PriceFileError(f"{p}: duplicate date {first} (lines {lines_dup})")
     out = frame.set_index("Date")
     out.index = pd.DatetimeIndex(out.index)
-    return symbol.upper() if not symbol.startswith("^") else symbol, normalize(out, symbol)
+    normalized = normalize(out, symbol)
+    why = impossible_rows(normalized)
+    if why.notna().any():
+        bad = why[why.notna()]
+        line = line_of[frame.index[frame["Date"] == bad.index[0]][0]]
+        more = f" (and {len(bad) - 1} more such rows)" if len(bad) > 1 else ""
+        raise PriceFileError(f"{p}: impossible row at line {line} ({bad.index[0]}): {bad.iloc[0]}{more}")
+    return symbol.upper() if not symbol.startswith("^") else symbol, normalized
 
 
 class CsvFolderSource:
