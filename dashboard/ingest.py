@@ -1,10 +1,18 @@
-"""Ingest a folder of posts into the store: parse in parallel, join articles to securities.
+"""Ingest a folder of posts into the store: find what changed, parse it in parallel, merge it.
 
 Unchanged files (same size and modification time, or same bytes) are not re-parsed;
 an edited file replaces its earlier version; a file removed from the folder takes its
 article with it unless another file holds the same article. The same article saved
 twice (same id, same source URL, or identical body) is stored once. Everything one run
-changes is committed in one transaction.
+changes is committed in one transaction, and a run that changes nothing writes nothing.
+
+Cost follows the change, not the folder: the store remembers every folder's modification
+time, so only folders whose entries changed are listed again (a file added, removed or
+renamed changes its folder's time). A file edited in place changes only its own time, so
+known files are checked by ``stat``: all of them while the folder is small
+(``FULL_CHECK_MAX``), and beyond that the ones in changed folders, the recently modified
+ones, and a rotating share of the rest (``full=True`` checks all). The scan and the
+bookkeeping go through Arrow into DuckDB, so the main process never holds a row per file.
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ import gc
 import hashlib
 import multiprocessing as mp
 import os
+import random
+import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,13 +36,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dashboard.articles import DEFAULT_MAX_BYTES, PostError, parse_post, read_bytes
+from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
-from dashboard.securities import reference_list
 from dashboard.store import Store
 
 POST_SUFFIXES = (".md", ".markdown")
 CHUNK = 1000  # files a worker parses per task (fewer, larger Parquet files merge faster)
-PARALLEL_MIN_FILES = 300  # below this a process pool costs more than it saves
+PARALLEL_MIN_FILES = 2000  # below this a process pool costs more than it saves
+FULL_CHECK_MAX = 50_000  # up to this many known files, every one is checked by stat
+RECENT_NS = 7 * 86400 * 10**9  # beyond it: files modified in the last week are always checked ...
+ROTATION = 32  # ... and a random 1/32 of the others, so an in-place edit is found within a few runs
+RACY_NS = 2 * 10**9  # a time this close to the scan may hide a later change in the same tick
+STAGE_PREFIX = ".ingest-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,31 +76,143 @@ class IngestReport:
         return self.files_seen - len(self.rejected)
 
 
-def scan(root: Path) -> list[FileStat]:
-    """Every post file below ``root``, skipping hidden files and folders."""
-    found: list[FileStat] = []
-    stack = [str(root)]
+# --- finding the posts ---------------------------------------------------------------
+
+
+def display_path(path: str) -> str:
+    """A path as text that can be shown and stored: undecodable bytes as \\x escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _valid_name(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 became surrogates
+        return False
+    return True
+
+
+def _not_a_post(entry: os.DirEntry[str]) -> str | None:
+    """Why a ``*.md`` entry cannot be read as a post (None when it is a regular file)."""
+    try:
+        if entry.is_file():
+            return None
+    except OSError as e:
+        return f"cannot read: {e.strerror or e}"
+    try:
+        if entry.is_symlink():
+            target = os.stat(entry.path)  # raises for a dangling link or a loop
+            return f"is a link to a {'folder' if stat.S_ISDIR(target.st_mode) else 'special file'}, not a post"
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            return "symbolic link loop"
+        if isinstance(e, FileNotFoundError):
+            return "broken symbolic link (its target does not exist)"
+        return f"cannot read: {e.strerror or e}"
+    if stat.S_ISDIR(mode):
+        return None  # a folder named *.md is walked, not read
+    kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device or special file"
+    return f"not a regular file (a {kind})"
+
+
+@dataclass
+class Walk:
+    """What a walk of a folder found: the folders (with their times), the post files of the
+    folders it listed, and what it could not read."""
+
+    folders: list[tuple[str, str, int]] = field(default_factory=list)  # path, parent, mtime_ns
+    listed: list[str] = field(default_factory=list)  # folders whose entries were read
+    present: list[str] = field(default_factory=list)  # post files in the listed folders
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    bad_files: int = 0  # post entries among the problems (not folders)
+
+
+def walk(root: Path, known: dict[str, tuple[int, list[str]]] | None = None) -> Walk:
+    """Walk ``root`` (skipping hidden files and folders). A folder whose modification time
+    equals the one in ``known`` (path -> (mtime_ns, child folders)) is not listed again:
+    its entries are what they were."""
+    known = known or {}
+    out = Walk()
+    started = time.time_ns()
+    stack: list[tuple[str, str]] = [(str(root), os.path.dirname(str(root)))]
     while stack:
-        folder = stack.pop()
+        folder, parent = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            mtime = os.stat(folder).st_mtime_ns
+        except OSError as e:
+            out.problems.append((display_path(folder), f"cannot read folder: {e.strerror or e}"))
+            continue
+        # a time too close to now may be shared by a change made just after we look
+        out.folders.append((folder, parent, -1 if mtime > started - RACY_NS else mtime))
+        before = known.get(folder)
+        if before is not None and before[0] == mtime and mtime > 0:
+            stack.extend((child, folder) for child in before[1])
+            continue
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as e:
+            out.problems.append((display_path(folder), f"cannot list folder: {e.strerror or e}"))
+            out.folders.pop()
+            continue
+        out.listed.append(folder)
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if not _valid_name(entry.path):
+                out.problems.append((display_path(entry.path), "the name is not valid UTF-8; rename it"))
+                out.bad_files += name.endswith(POST_SUFFIXES)
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, folder))
+                    continue
+            except OSError as e:
+                out.problems.append((entry.path, f"cannot read: {e.strerror or e}"))
+                continue
+            if name.endswith(POST_SUFFIXES):
+                why = _not_a_post(entry)
+                if why is None:
+                    out.present.append(entry.path)
+                else:
+                    out.problems.append((entry.path, why))
+                    out.bad_files += 1
+    return out
+
+
+def scan(root: Path) -> list[FileStat]:
+    """Every post file below ``root`` with its size and modification time (a full walk)."""
+    found = []
+    for path in walk(root).present:
+        try:
+            st = os.stat(path)
         except OSError:
             continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.endswith(POST_SUFFIXES) and entry.is_file():
-                st = entry.stat()
-                found.append(FileStat(entry.path, st.st_size, st.st_mtime_ns))
-    found.sort(key=lambda f: f.path)
-    return found
+        found.append(FileStat(path, st.st_size, st.st_mtime_ns))
+    return sorted(found, key=lambda f: f.path)
+
+
+def _stat_all(paths: list[str]) -> pa.Table:
+    """(path, size, mtime_ns) of each path that still exists, as Arrow for DuckDB."""
+    keep, sizes, times = [], [], []
+    racy = time.time_ns() - RACY_NS
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        keep.append(p)
+        sizes.append(st.st_size)
+        times.append(-1 if st.st_mtime_ns > racy else st.st_mtime_ns)
+    return pa.table({"path": pa.array(keep, pa.string()), "size": pa.array(sizes, pa.int64()),
+                     "mtime_ns": pa.array(times, pa.int64())})
 
 
 # --- parsing (runs in worker processes) --------------------------------------------
 
-Job = tuple[str, int, str | None]  # path, size when scanned, content hash the store has for it
+Job = tuple[str, str | None, str | None]  # path; the store's content hash and rejection reason for it
 
 _ARTICLE_SCHEMA = pa.schema([
     ("path", pa.string()), ("article_id", pa.string()), ("title", pa.string()),
@@ -96,17 +224,23 @@ _MENTION_SCHEMA = pa.schema([
     (name, pa.string())
     for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name")
 ])
+_FILE_SCHEMA = pa.schema([
+    ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("content_hash", pa.string()),
+    ("status", pa.string()), ("reason", pa.string()), ("article_id", pa.string()), ("url", pa.string()),
+    ("dedup_key", pa.string()),
+])
 
 
 @dataclass(slots=True)
 class ParsedChunk:
-    """What a worker read from a chunk of files. The rows themselves go to Parquet files
-    in the stage folder, so neither pickling nor the main process touch article text."""
+    """What a worker read from a chunk of files: counts, and the few rows the report names.
+    The rows themselves go to Parquet files in the stage folder."""
 
-    same: list[tuple[str, str]] = field(default_factory=list)  # path, hash
-    bad: list[tuple[str, str | None, str]] = field(default_factory=list)  # path, hash, reason
-    # path, hash, article id, url, dedup key, warnings
-    ok: list[tuple[str, str, str, str | None, str, list[str]]] = field(default_factory=list)
+    files: int = 0
+    same: int = 0  # touched, not changed
+    ok: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)  # path, reason
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path) -> None:
@@ -117,25 +251,46 @@ def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path) -
 
 def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     number, jobs, site_tz, max_bytes, stage = args
-    out = ParsedChunk()
+    out = ParsedChunk(files=len(jobs))
     arts: list[list[object]] = [[] for _ in _ARTICLE_SCHEMA]
     ments: list[list[object]] = [[] for _ in _MENTION_SCHEMA]
-    for path, size, known_hash in jobs:
+    rows: list[list[object]] = [[] for _ in _FILE_SCHEMA]
+    racy = time.time_ns() - RACY_NS
+
+    def record(*values: object) -> None:
+        for col, value in zip(rows, values, strict=True):
+            col.append(value)
+
+    for path, known_hash, known_reason in jobs:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.files -= 1  # gone since the scan: the next run sees it removed
+            continue
+        size, mtime = st.st_size, (-1 if st.st_mtime_ns > racy else st.st_mtime_ns)
         chash = None
         try:
             raw = read_bytes(path, max_bytes, size)
             chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
             if chash == known_hash:
-                out.same.append((path, chash))
+                out.same += 1
+                if known_reason is not None:  # still the file that was rejected
+                    out.bad.append((path, known_reason))
+                record(path, size, mtime, chash, "same", None, None, None, None)
                 continue
             a = parse_post(raw, path, site_tz, max_bytes)
         except PostError as e:
-            out.bad.append((path, chash, str(e)))
+            out.bad.append((path, str(e)))
+            record(path, size, mtime, chash, "rejected", str(e), None, None, None)
             continue
         except Exception as e:  # a parser bug must not cost the rest of the folder
-            out.bad.append((path, chash, f"could not parse: {type(e).__name__}: {e}"))
+            reason = f"could not parse: {type(e).__name__}: {e}"
+            out.bad.append((path, reason))
+            record(path, size, mtime, chash, "rejected", reason, None, None, None)
             continue
-        out.ok.append((path, chash, a.id, a.url, a.dedup_key, a.warnings))
+        out.ok += 1
+        out.warnings += [(path, w) for w in a.warnings]
+        record(path, size, mtime, chash, "ok", None, a.id, a.url, a.dedup_key)
         for col, value in zip(arts, (path, a.id, a.title, int(a.published_at.timestamp() * 1e6),
                                      a.categories, a.tags, a.url, a.source, a.digest, a.text,
                                      a.dedup_key), strict=True):
@@ -145,9 +300,11 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
             for col, value in zip(ments, (path, sec.symbol, sec.code, sec.canonical, sec.market,
                                           sec.kind, m.how, m.name), strict=True):
                 col.append(value)
+    stage_dir = Path(stage)
+    _write_parquet(rows, _FILE_SCHEMA, stage_dir / f"files-{number:06d}.parquet")
     if out.ok:
-        _write_parquet(arts, _ARTICLE_SCHEMA, Path(stage) / f"articles-{number:06d}.parquet")
-        _write_parquet(ments, _MENTION_SCHEMA, Path(stage) / f"mentions-{number:06d}.parquet")
+        _write_parquet(arts, _ARTICLE_SCHEMA, stage_dir / f"articles-{number:06d}.parquet")
+        _write_parquet(ments, _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet")
     return out
 
 
@@ -157,32 +314,357 @@ def _quiet_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _parse_all(jobs: list[Job], site_tz: str, max_bytes: int, workers: int,
-               stage: str) -> Iterator[ParsedChunk]:
-    chunks = [(n, jobs[i:i + CHUNK], site_tz, max_bytes, stage)
-              for n, i in enumerate(range(0, len(jobs), CHUNK))]
-    if workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
-        yield from map(parse_chunk, chunks)
+class Parser:
+    """Parses chunks of files, in a pool of worker processes when there are many.
+
+    The pool's processes come from a fork server started before the main process holds
+    anything large, so they inherit neither its memory nor its open files and sockets."""
+
+    def __init__(self, workers: int, site_tz: str, max_bytes: int, stage: str) -> None:
+        self.workers, self.site_tz, self.max_bytes, self.stage = workers, site_tz, max_bytes, stage
+        self.pool: mp.pool.Pool | None = None
+        self.chunks = 0
+
+    def _pool(self) -> mp.pool.Pool:
+        if self.pool is None:
+            methods = mp.get_all_start_methods()
+            ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+            if "forkserver" in methods:
+                ctx.set_forkserver_preload(["dashboard.articles", "pyarrow.parquet"])
+            self.pool = ctx.Pool(self.workers, initializer=_quiet_gc)
+        return self.pool
+
+    def parse(self, jobs: list[Job]) -> Iterator[ParsedChunk]:
+        chunks = []
+        for i in range(0, len(jobs), CHUNK):
+            chunks.append((self.chunks, jobs[i:i + CHUNK], self.site_tz, self.max_bytes, self.stage))
+            self.chunks += 1
+        if self.workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
+            yield from map(parse_chunk, chunks)
+        else:
+            yield from self._pool().imap_unordered(parse_chunk, chunks)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+def clean_stale_stages(folder: Path) -> None:
+    """Remove stage folders left by ingests that were killed (their process is gone)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
         return
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_quiet_gc) as pool:
-        yield from pool.imap_unordered(parse_chunk, chunks)
+    for entry in entries:
+        if not entry.name.startswith(STAGE_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = entry.name[len(STAGE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- the run -----------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """What a run must do, from the walk and the store."""
+
+    jobs: pa.Table  # the files to read: path, and the store's content_hash and reason for a known one
+    gone: list[str]
+    seen: int
+
+
+def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool) -> _Plan:
+    """Compare the walk with the store inside DuckDB: which files are new, changed or gone."""
+    prefix = root_key + os.sep
+    con.register("walked", pa.table({"folder": pa.array([f for f, _, _ in found.folders], pa.string())}))
+    con.register("listed", pa.table({"folder": pa.array(found.listed, pa.string())}))
+    con.register("present", pa.table({"path": pa.array(found.present, pa.string())}))
+    in_walk = """starts_with(f.path, $prefix) AND f.folder IN (SELECT folder FROM walked)
+                 AND (f.folder NOT IN (SELECT folder FROM listed) OR f.path IN (SELECT path FROM present))"""
+    known = con.execute("SELECT count(*) FROM files WHERE starts_with(path, ?)", [prefix]).fetchall()[0][0]
+    # known files to check by stat: those in listed folders, then (when many) a share of the rest
+    params: dict[str, object] = {"prefix": prefix}
+    check = "TRUE"
+    if not full and known > FULL_CHECK_MAX:
+        check = "(f.mtime_ns < 0 OR f.mtime_ns > $recent OR hash(f.path) % $rotation = $turn)"
+        params |= {"recent": time.time_ns() - RECENT_NS, "rotation": ROTATION, "turn": random.randrange(ROTATION)}
+    to_check = [p for (p,) in con.execute(f"""
+        SELECT f.path FROM files f
+        WHERE {in_walk} AND (f.folder IN (SELECT folder FROM listed) OR {check})
+    """, params).fetchall()]
+    con.register("checked", _stat_all(to_check))
+    vanished = sorted(set(to_check) - set(con.execute("SELECT path FROM checked").fetchnumpy()["path"]))
+    gone = [p for (p,) in con.execute("""
+        SELECT path FROM files f
+        WHERE starts_with(path, $prefix)
+          AND (folder NOT IN (SELECT folder FROM walked)
+               OR folder IN (SELECT folder FROM listed) AND path NOT IN (SELECT path FROM present)
+               OR path IN (SELECT unnest($vanished::VARCHAR[])))
+        ORDER BY path
+    """, {"prefix": prefix, "vanished": vanished}).fetchall()]
+    jobs = con.sql("""
+        SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason FROM present
+        WHERE path NOT IN (SELECT path FROM files)
+        UNION ALL
+        SELECT c.path, f.content_hash, CASE WHEN f.status = 'rejected' THEN f.reason END
+        FROM checked c JOIN files f USING (path)
+        WHERE c.size <> f.size OR c.mtime_ns <> f.mtime_ns OR f.mtime_ns < 0
+        ORDER BY path
+    """).to_arrow_table()
+    stored = con.execute(f"SELECT count(*) FROM files f WHERE {in_walk}", {"prefix": prefix}).fetchall()[0][0]
+    new = con.execute("SELECT count(*) FROM present WHERE path NOT IN (SELECT path FROM files)").fetchall()[0][0]
+    for name in ("walked", "listed", "present", "checked"):
+        con.unregister(name)
+    return _Plan(jobs, gone, int(stored + new - len(vanished) + found.bad_files))
+
+
+def _job_lists(jobs: pa.Table) -> Iterator[list[Job]]:
+    """The jobs in lists of at most a few chunks, so Python holds only a slice at a time."""
+    for batch in jobs.to_batches(max_chunksize=CHUNK * 8):
+        yield list(zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True))
+
+
+def ingest_folder(
+    store: Store,
+    root: str | os.PathLike[str],
+    site_tz: str = "Asia/Shanghai",
+    workers: int | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+    benchmarks: dict[str, str] | None = None,
+    full: bool = False,
+) -> IngestReport:
+    """Ingest every post below ``root``; one transaction for the whole run.
+
+    ``progress(done, total)`` is called as files are parsed. Reactions are recomputed
+    against ``benchmarks`` (market -> symbol; default: the standard indices). ``full``
+    checks every known file for in-place edits, however many there are.
+    """
+    started = time.perf_counter()
+    began = datetime.now(UTC)
+    root_path = Path(root).expanduser().resolve()
+    if not root_path.is_dir():
+        raise NotADirectoryError(f"{root_path} is not a folder")
+    root_key = str(root_path)
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_stages(store.path.parent)
+    stage = tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=store.path.parent)
+    parser = Parser(workers or os.cpu_count() or 1, site_tz, max_bytes, stage)
+    try:
+        with store.read() as con:
+            known = known_folders(con, root_key)
+            found = walk(root_path, {} if full else known)
+            plan = _plan(con, root_key, found, full)
+            con.register("jobs", plan.jobs)
+            rejected_before = con.execute("""
+                SELECT path, reason FROM files WHERE starts_with(path, ?) AND status = 'rejected'
+                  AND path NOT IN (SELECT path FROM jobs) AND path NOT IN (SELECT unnest(?::VARCHAR[]))
+                ORDER BY path""", [root_key + os.sep, plan.gone]).fetchall()
+            con.unregister("jobs")
+        found.present = []  # the store has it now; the main process needs no list of files
+        report = IngestReport(run_id=0, root=root_key, files_seen=plan.seen)
+        report.rejected += rejected_before + found.problems
+        done, total = 0, plan.jobs.num_rows
+        for jobs in _job_lists(plan.jobs):
+            for chunk in parser.parse(jobs):
+                report.rejected += chunk.bad
+                report.warnings += chunk.warnings
+                done += chunk.files
+                if progress is not None:
+                    progress(done, total)
+        parser.close()
+        report.rejected.sort()
+        report.warnings.sort()
+        if not total and not plan.gone and not _folders_changed(known, found) and not found.problems:
+            report.unchanged = plan.seen - len(report.rejected)
+            report.seconds = time.perf_counter() - started
+            return report  # nothing changed: nothing to write
+        with store.write() as con:
+            report.run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchall()[0][0]
+            _merge(con, report, stage, plan, found, root_key, site_tz, max_bytes, benchmarks)
+            _record_run(con, report, began)
+    finally:
+        parser.close()
+        shutil.rmtree(stage, ignore_errors=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def known_folders(con: duckdb.DuckDBPyConnection, root_key: str) -> dict[str, tuple[int, list[str]]]:
+    """The folders the store walked below ``root_key``: path -> (mtime_ns, child folders)."""
+    rows = con.execute(
+        "SELECT path, parent, mtime_ns FROM folders WHERE path = ? OR starts_with(path, ?)",
+        [root_key, root_key + os.sep]).fetchall()
+    out: dict[str, tuple[int, list[str]]] = {p: (m, []) for p, _, m in rows}
+    for p, parent, _ in rows:
+        if parent in out:
+            out[parent][1].append(p)
+    return out
+
+
+def _folders_changed(known: dict[str, tuple[int, list[str]]], found: Walk) -> bool:
+    now = {p: m for p, _, m in found.folders}
+    return now.keys() != known.keys() or any(known[p][0] != m for p, m in now.items())
+
+
+def folder_changed(store_con: duckdb.DuckDBPyConnection, root: Path) -> bool:
+    """Whether any folder below ``root`` changed since the store last walked it (stats folders
+    only: cheap at any size). Files edited in place are left to the next ingest's checks."""
+    known = known_folders(store_con, str(root.resolve()))
+    if not known:
+        return True
+    for path, (mtime, _) in known.items():
+        try:
+            if os.stat(path).st_mtime_ns != mtime or mtime < 0:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 # --- writing -----------------------------------------------------------------------
 
 @dataclass(slots=True)
 class _Known:
-    """What the store already holds, as keys for finding duplicates."""
+    """What the store holds that bears on this run's files: keys for finding duplicates."""
 
     path_of: dict[str, str]  # article id -> the file that holds it (status 'ok')
     by_url: dict[str, str]
     by_dedup: dict[str, str]
 
 
+def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, plan: _Plan, found: Walk,
+           root_key: str, site_tz: str, max_bytes: int, benchmarks: dict[str, str] | None) -> None:
+    """Inside the write transaction: decide each parsed file's fate and write it all."""
+    glob = str(Path(stage) / "{}-*.parquet").replace("'", "''")
+    has = {kind: any(Path(stage).glob(f"{kind}-*.parquet")) for kind in ("files", "articles", "mentions")}
+    empty_files = "SELECT " + ", ".join(f"NULL::{t} AS {n}" for n, t in (
+        ("path", "VARCHAR"), ("size", "BIGINT"), ("mtime_ns", "BIGINT"), ("content_hash", "VARCHAR"),
+        ("status", "VARCHAR"), ("reason", "VARCHAR"), ("article_id", "VARCHAR"), ("url", "VARCHAR"),
+        ("dedup_key", "VARCHAR"))) + " WHERE FALSE"
+    staged_files = f"read_parquet('{glob.format('files')}')" if has["files"] else f"({empty_files})"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE staged AS
+        SELECT s.*, f.path IS NOT NULL AS known, f.status AS was, f.article_id AS had, f.reason AS had_reason
+        FROM {staged_files} s LEFT JOIN files f USING (path)
+    """)
+    # Another writer may have stored the same bytes since we looked: then they are unchanged.
+    con.execute("""
+        UPDATE staged SET status = 'same'
+        WHERE status <> 'same' AND content_hash IS NOT NULL
+          AND content_hash = (SELECT f.content_hash FROM files f WHERE f.path = staged.path)
+    """)
+    con.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT unnest(?::VARCHAR[]) AS path", [plan.gone])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE dropped AS
+        SELECT path FROM gone UNION SELECT path FROM staged WHERE status = 'rejected'
+        UNION SELECT path FROM staged WHERE status = 'same' AND was = 'rejected'
+    """)
+    # Parsed files whose id, URL or body meets another article (stored, or parsed in this
+    # run) are decided one by one, in path order; all others simply hold their own article.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE candidates AS
+        SELECT path, article_id, url, dedup_key, known FROM staged WHERE status = 'ok'
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE contested AS
+        SELECT c.* FROM candidates c
+        WHERE c.article_id IN (SELECT article_id FROM articles)
+           OR c.url IN (SELECT url FROM articles)
+           OR c.dedup_key IN (SELECT dedup_key FROM articles)
+           OR c.article_id IN (SELECT article_id FROM candidates GROUP BY 1 HAVING count(*) > 1)
+           OR c.url IN (SELECT url FROM candidates GROUP BY 1 HAVING count(*) > 1)
+           OR c.dedup_key IN (SELECT dedup_key FROM candidates GROUP BY 1 HAVING count(*) > 1)
+    """)
+    contested = con.execute("SELECT path, article_id, url, dedup_key, known FROM contested ORDER BY path").fetchall()
+    known = _load_known(con)
+    dropped = {p for (p,) in con.execute("SELECT path FROM dropped").fetchall()}
+    decided: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
+    replaced: list[str] = []
+
+    def decide(parsed: list[tuple[str, str, str | None, str, bool]]) -> None:
+        """Per parsed file: does it write its article, or duplicate one held elsewhere?"""
+        for path, aid, url, dedup, was_known in sorted(parsed):
+            match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
+                or known.by_dedup.get(dedup)
+            owner = known.path_of.get(match) if match is not None else None
+            if match is not None and owner not in (path, None) and owner not in dropped:
+                decided[path] = ("duplicate", match)
+                report.duplicates += 1
+                continue
+            if match is not None and match != aid:
+                replaced.append(match)  # this file's earlier version had another id
+                known.path_of.pop(match, None)
+            decided[path] = ("ok", aid)
+            if was_known:
+                report.updated += 1
+            else:
+                report.new += 1
+            known.path_of[aid] = path
+            if url:
+                known.by_url[url] = aid
+            known.by_dedup[dedup] = aid
+
+    decide(contested)
+    free = con.execute("""
+        SELECT count(*) FILTER (WHERE known), count(*) FILTER (WHERE NOT known)
+        FROM candidates WHERE path NOT IN (SELECT path FROM contested)
+    """).fetchall()[0]
+    report.updated += free[0]
+    report.new += free[1]
+    report.removed = len(plan.gone)
+    report.unchanged = report.files_seen - report.new - report.updated - report.duplicates - len(report.rejected)
+    # Copies that duplicated an article this run removed or replaced are read again, so one
+    # of them takes the article over (or they follow its new version).
+    lost = set(replaced) | {
+        aid for p, aid in con.execute(
+            "SELECT f.path, f.article_id FROM files f JOIN dropped USING (path) WHERE f.status = 'ok'").fetchall()
+        if known.path_of.get(aid, p) == p
+    }
+    orphans = _orphaned_copies(con, lost, set(decided) | dropped)
+    if orphans:
+        parse_chunk((10**6, orphans, site_tz, max_bytes, stage))
+        orphan_files = f"read_parquet('{Path(stage) / 'files-1000000.parquet'}')"
+        con.execute(f"DELETE FROM staged WHERE path IN (SELECT path FROM {orphan_files})")
+        con.execute(f"INSERT INTO staged SELECT s.*, TRUE, 'duplicate', NULL, NULL FROM {orphan_files} s")
+        decide(con.execute(f"SELECT path, article_id, url, dedup_key, TRUE FROM {orphan_files} "
+                           "WHERE status = 'ok'").fetchall())
+        has["articles"] = has["mentions"] = has["files"] = True
+    con.register("decided", pa.table({
+        "path": pa.array(list(decided), pa.string()),
+        "status": pa.array([s for s, _ in decided.values()], pa.string()),
+        "article_id": pa.array([a for _, a in decided.values()], pa.string())}))
+    released = _write(con, glob, has, root_key, found, replaced)
+    con.unregister("decided")
+    if report.new or report.updated or released or orphans:
+        refresh_reactions(con, benchmarks)
+
+
 def _load_known(con: duckdb.DuckDBPyConnection) -> _Known:
-    rows = con.execute("SELECT article_id, url, dedup_key FROM articles").fetchall()
-    owners = con.execute("SELECT article_id, path FROM files WHERE status = 'ok' AND article_id IS NOT NULL")
+    """The stored keys that meet this run's contested files (never the whole store)."""
+    rows = con.execute("""
+        SELECT article_id, url, dedup_key FROM articles
+        WHERE article_id IN (SELECT article_id FROM contested) OR url IN (SELECT url FROM contested)
+           OR dedup_key IN (SELECT dedup_key FROM contested)
+    """).fetchall()
+    owners = con.execute(
+        "SELECT article_id, path FROM files WHERE status = 'ok' AND article_id IN (SELECT unnest(?::VARCHAR[]))",
+        [[aid for aid, _, _ in rows]])
     return _Known(
         path_of=dict(owners.fetchall()),
         by_url={url: aid for aid, url, _ in rows if url},
@@ -197,178 +679,46 @@ def _orphaned_copies(con: duckdb.DuckDBPyConnection, lost: set[str], handled: se
     rows = con.execute(
         "SELECT path FROM files WHERE status = 'duplicate' AND article_id IN (SELECT unnest(?::VARCHAR[]))",
         [sorted(lost)]).fetchall()
-    return [(p, os.path.getsize(p), None) for (p,) in rows if p not in handled and os.path.isfile(p)]
+    return [(p, None, None) for (p,) in rows if p not in handled and os.path.isfile(p)]
 
 
-def ingest_folder(
-    store: Store,
-    root: str | os.PathLike[str],
-    site_tz: str = "Asia/Shanghai",
-    workers: int | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    progress: Callable[[int, int], None] | None = None,
-    benchmarks: dict[str, str] | None = None,
-) -> IngestReport:
-    """Ingest every post below ``root``; one transaction for the whole run.
-
-    ``progress(done, total)`` is called as files are parsed. Reactions are recomputed
-    against ``benchmarks`` (market -> symbol; default: the standard indices).
-    """
-    started = time.perf_counter()
-    began = datetime.now(UTC)
-    root_path = Path(root).expanduser().resolve()
-    if not root_path.is_dir():
-        raise NotADirectoryError(f"{root_path} is not a folder")
-    root_key = str(root_path)
-    workers = workers or os.cpu_count() or 1
-    files = scan(root_path)
-
-    with store.read() as con:
-        run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchall()[0][0]
-        previous = {
-            row[0]: row[1:]  # size, mtime_ns, content_hash, article_id, status, reason
-            for row in con.execute(
-                "SELECT path, size, mtime_ns, content_hash, article_id, status, reason "
-                "FROM files WHERE starts_with(path, ?)", [root_key + os.sep]).fetchall()
-        }
-    report = IngestReport(run_id=run_id, root=root_key, files_seen=len(files))
-    jobs: list[Job] = []
-    for f in files:
-        prev = previous.get(f.path)
-        if prev is not None and prev[0] == f.size and prev[1] == f.mtime_ns:
-            if prev[4] == "rejected":
-                report.rejected.append((f.path, prev[5]))
-            else:
-                report.unchanged += 1
-            continue
-        jobs.append((f.path, f.size, prev[2] if prev else None))
-
-    stat_of = {f.path: f for f in files}
-    file_rows: list[tuple[object, ...]] = []
-    ok: list[tuple[str, str, str | None, str]] = []  # path, id, url, dedup_key
-    # Parse without holding the store: only the final merge needs the write lock.
-    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=store.path.parent) as stage:
-        done = 0
-        for chunk in _parse_all(jobs, site_tz, max_bytes, workers, stage):
-            for path, chash in chunk.same:  # touched, not changed: keep what it was
-                st = stat_of[path]
-                _, _, _, aid, was, reason = previous[path]
-                if was == "rejected":
-                    report.rejected.append((path, reason))
-                else:
-                    report.unchanged += 1
-                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, aid, was, reason))
-            for path, chash, reason in chunk.bad:
-                st = stat_of[path]
-                report.rejected.append((path, reason))
-                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, None, "rejected", reason))
-            for path, chash, aid, url, dedup, warnings in chunk.ok:
-                st = stat_of[path]
-                report.warnings += [(path, w) for w in warnings]
-                ok.append((path, aid, url, dedup))
-                file_rows.append((path, root_key, st.size, st.mtime_ns, chash, aid, "ok", None))
-            done += len(chunk.same) + len(chunk.bad) + len(chunk.ok)
-            if progress is not None:
-                progress(done, len(jobs))
-
-        seen = set(stat_of)
-        gone = [p for p in previous if p not in seen]
-        report.removed = len(gone)
-        dropped = set(gone) | {p for p, _ in report.rejected}
-        with store.write() as con:
-            known = _load_known(con)
-            status: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
-            replaced: list[str] = []
-
-            def decide(parsed: list[tuple[str, str, str | None, str]]) -> None:
-                """Per parsed file: does it write its article, or duplicate one held elsewhere?"""
-                for path, aid, url, dedup in sorted(parsed):
-                    match = (aid if aid in known.path_of else None) or known.by_url.get(url or "") \
-                        or known.by_dedup.get(dedup)
-                    owner = known.path_of.get(match) if match is not None else None
-                    if match is not None and owner not in (path, None) and owner not in dropped:
-                        status[path] = ("duplicate", match)
-                        report.duplicates += 1
-                        continue
-                    if match is not None and match != aid:
-                        replaced.append(match)  # this file's earlier version had another id
-                        known.path_of.pop(match, None)
-                    if path in previous:
-                        report.updated += 1
-                    else:
-                        report.new += 1
-                    status[path] = ("ok", aid)
-                    known.path_of[aid] = path
-                    if url:
-                        known.by_url[url] = aid
-                    known.by_dedup[dedup] = aid
-
-            decide(ok)
-            # Copies that duplicated an article this run removed or replaced are read again,
-            # so one of them takes the article over (or they follow its new version).
-            lost = set(replaced) | {
-                previous[p][3] for p in dropped  # articles whose holder left, and no file took over
-                if p in previous and previous[p][4] == "ok" and known.path_of.get(previous[p][3]) == p
-            }
-            orphans = _orphaned_copies(con, lost, set(status) | dropped)
-            if orphans:
-                chunk = parse_chunk((len(jobs) // CHUNK + 1, orphans, site_tz, max_bytes, stage))
-                again = []
-                for path, chash, aid, url, dedup, _warnings in chunk.ok:
-                    again.append((path, aid, url, dedup))
-                    st = os.stat(path)
-                    file_rows.append((path, root_key, st.st_size, st.st_mtime_ns, chash, aid, "ok", None))
-                for path, chash, reason in chunk.bad:
-                    st = os.stat(path)
-                    file_rows.append((path, root_key, st.st_size, st.st_mtime_ns, chash, None, "rejected", reason))
-                previous.update({p: (0, 0, None, None, "duplicate", None) for p, _, _ in orphans})
-                ok += again
-                decide(again)
-
-            file_rows = [
-                (*r[:5], status[r[0]][1], status[r[0]][0], r[7]) if r[0] in status else r
-                for r in file_rows
-            ]
-            _write(con, stage if ok else None, file_rows, gone, replaced)
-            _record_run(con, report, began)
-            if report.new or report.updated or report.removed:
-                refresh_reactions(con, benchmarks)
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _write(con: duckdb.DuckDBPyConnection, stage: str | None, file_rows: list[tuple[object, ...]],
-           gone: list[str], replaced: list[str]) -> None:
-    files = pa.table(
-        dict(zip(("path", "root", "size", "mtime_ns", "content_hash", "article_id", "status", "reason"),
-                 map(list, zip(*file_rows, strict=True)) if file_rows else [[]] * 8, strict=True)),
-        schema=pa.schema([("path", pa.string()), ("root", pa.string()), ("size", pa.int64()),
-                          ("mtime_ns", pa.int64()), ("content_hash", pa.string()),
-                          ("article_id", pa.string()), ("status", pa.string()),
-                          ("reason", pa.string())]),
-    )
-    con.register("file_rows", files)
-    con.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT unnest(?::VARCHAR[]) AS path", [gone])
+def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root_key: str, found: Walk,
+           replaced: list[str]) -> bool:
+    """Apply the decisions: articles, mentions, securities, files and folders. True when
+    files gave up articles (removed, rejected now, or holding another one)."""
     con.execute("CREATE OR REPLACE TEMP TABLE replaced AS SELECT unnest(?::VARCHAR[]) AS article_id",
                 [replaced])
+    # The final state of each staged file; parsed files without a decision hold their article.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE file_rows AS
+        SELECT s.path, s.size, s.mtime_ns, s.content_hash,
+               CASE WHEN s.status = 'same' THEN s.had
+                    WHEN s.status = 'rejected' THEN NULL
+                    ELSE coalesce(d.article_id, s.article_id) END AS article_id,
+               CASE WHEN s.status = 'same' THEN s.was
+                    WHEN s.status = 'rejected' THEN 'rejected'
+                    ELSE coalesce(d.status, 'ok') END AS status,
+               CASE WHEN s.status = 'same' THEN s.had_reason WHEN s.status = 'rejected' THEN s.reason END AS reason
+        FROM staged s LEFT JOIN decided d USING (path)
+    """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE written AS
         SELECT path, article_id FROM file_rows WHERE status = 'ok' AND article_id IS NOT NULL
+          AND path IN (SELECT path FROM staged WHERE status = 'ok')
     """)
     con.execute("""
         DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written)
                                 OR article_id IN (SELECT article_id FROM replaced);
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
     """)
-    if stage is not None:
-        glob = str(Path(stage) / "{}-*.parquet").replace("'", "''")
+    if has["articles"]:
         staged_articles = f"read_parquet('{glob.format('articles')}')"
         staged_mentions = f"read_parquet('{glob.format('mentions')}')"
         con.execute(f"""
             INSERT INTO articles
-            SELECT s.article_id, title, published_at, categories, tags, url, source, digest, text,
-                   dedup_key, s.path, now()
-            FROM {staged_articles} s JOIN written w ON w.path = s.path;
+            SELECT DISTINCT ON (s.article_id) s.article_id, title, published_at, categories, tags, url, source,
+                   digest, text, dedup_key, s.path, now()
+            FROM {staged_articles} s JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
             INSERT INTO mentions
             SELECT DISTINCT w.article_id, m.symbol, m.how, m.name
             FROM {staged_mentions} m JOIN written w ON w.path = m.path;
@@ -377,45 +727,38 @@ def _write(con: duckdb.DuckDBPyConnection, stage: str | None, file_rows: list[tu
             FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path
             WHERE symbol NOT IN (SELECT symbol FROM securities);
         """)
+    released = con.execute("""
+        SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
+            SELECT count(*) FROM files f JOIN file_rows r USING (path)
+            WHERE f.article_id IS NOT NULL AND r.article_id IS DISTINCT FROM f.article_id)
+    """).fetchall()[0][0] > 0
     con.execute("""
         DELETE FROM files WHERE path IN (SELECT path FROM file_rows) OR path IN (SELECT path FROM gone);
-        INSERT INTO files SELECT * FROM file_rows;
-        DELETE FROM articles
-        WHERE article_id NOT IN (SELECT article_id FROM files WHERE article_id IS NOT NULL);
-        DELETE FROM mentions WHERE article_id NOT IN (SELECT article_id FROM articles);
-    """)
-    con.unregister("file_rows")
+        INSERT INTO files (path, root, size, mtime_ns, content_hash, article_id, status, reason, folder)
+        SELECT path, ?, size, mtime_ns, content_hash, article_id, status, reason,
+               regexp_replace(path, '/[^/]*$', '')
+        FROM file_rows;
+    """, [root_key])
+    if released:  # articles no file holds any more go, with their mentions
+        con.execute("""
+            DELETE FROM articles
+            WHERE article_id NOT IN (SELECT article_id FROM files WHERE article_id IS NOT NULL);
+            DELETE FROM mentions WHERE article_id NOT IN (SELECT article_id FROM articles);
+        """)
+    _write_folders(con, root_key, found)
     name_securities(con)
+    return released
 
 
-def name_securities(con: duckdb.DuckDBPyConnection) -> None:
-    """Name each security: the project's reference list first, then what the posts call it."""
-    refs = reference_list()
-    ref = pa.table({
-        "symbol": [r.symbol for r in refs.values()],
-        "name": [r.name for r in refs.values()],
-        "name_en": [r.name_en for r in refs.values()],
-    })
-    con.register("reference_names", ref)
-    con.execute("""
-        UPDATE securities s SET name = n.name, name_en = n.name_en
-        FROM (
-            SELECT s.symbol,
-                   coalesce(r.name, p.link_name, p.inline_name) AS name,
-                   r.name_en
-            FROM securities s
-            LEFT JOIN reference_names r USING (symbol)
-            LEFT JOIN (
-                SELECT symbol,
-                       mode(name) FILTER (WHERE how = 'link') AS link_name,
-                       mode(name) FILTER (WHERE how = 'inline') AS inline_name
-                FROM mentions WHERE name IS NOT NULL GROUP BY symbol
-            ) p USING (symbol)
-        ) n
-        WHERE s.symbol = n.symbol
-          AND (s.name IS DISTINCT FROM n.name OR s.name_en IS DISTINCT FROM n.name_en)
-    """)
-    con.unregister("reference_names")
+def _write_folders(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk) -> None:
+    """Remember every folder walked, with its time, for the next run."""
+    con.register("walked_folders", pa.table({
+        "path": pa.array([p for p, _, _ in found.folders], pa.string()),
+        "parent": pa.array([q for _, q, _ in found.folders], pa.string()),
+        "mtime_ns": pa.array([m for _, _, m in found.folders], pa.int64())}))
+    con.execute("DELETE FROM folders WHERE path = ? OR starts_with(path, ?)", [root_key, root_key + os.sep])
+    con.execute("INSERT INTO folders SELECT path, parent, mtime_ns FROM walked_folders")
+    con.unregister("walked_folders")
 
 
 def _record_run(con: duckdb.DuckDBPyConnection, r: IngestReport, began: datetime) -> None:

@@ -72,7 +72,13 @@ CREATE TABLE IF NOT EXISTS files (
     content_hash VARCHAR,
     article_id   VARCHAR,
     status       VARCHAR,          -- ok | duplicate | rejected
-    reason       VARCHAR
+    reason       VARCHAR,
+    folder       VARCHAR           -- the folder holding the file
+);
+CREATE TABLE IF NOT EXISTS folders (
+    path     VARCHAR NOT NULL,     -- every folder an ingest walked, so the next one lists only
+    parent   VARCHAR,              -- the folders whose modification time changed
+    mtime_ns BIGINT                -- -1: too close to the scan to trust; list it again
 );
 CREATE TABLE IF NOT EXISTS ingest_runs (
     run_id      BIGINT NOT NULL,
@@ -305,9 +311,23 @@ class Snapshot:
             shutil.rmtree(self.path.parent, ignore_errors=True)
 
 
+# Changes to stores made by earlier versions, each applied once (recorded in meta).
+MIGRATIONS: list[tuple[str, str]] = [
+    ("files.folder", """
+        ALTER TABLE files ADD COLUMN IF NOT EXISTS folder VARCHAR;
+        UPDATE files SET folder = regexp_replace(path, '/[^/]*$', '') WHERE folder IS NULL;
+    """),
+]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SCHEMA)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
         [str(SCHEMA_VERSION)],
     )
+    done = {k for (k,) in con.execute("SELECT key FROM meta WHERE starts_with(key, 'migration:')").fetchall()}
+    for key, sql in MIGRATIONS:
+        if f"migration:{key}" not in done:
+            con.execute(sql)
+            con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
