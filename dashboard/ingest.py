@@ -317,32 +317,44 @@ def _quiet_gc() -> None:
 class Parser:
     """Parses chunks of files, in a pool of worker processes when there are many.
 
-    The pool's processes come from a fork server started before the main process holds
-    anything large, so they inherit neither its memory nor its open files and sockets."""
+    The pool is started (``start()``) before the main process holds anything large, so the
+    forked workers inherit none of it; where fork is unavailable they are spawned."""
 
     def __init__(self, workers: int, site_tz: str, max_bytes: int, stage: str) -> None:
         self.workers, self.site_tz, self.max_bytes, self.stage = workers, site_tz, max_bytes, stage
         self.pool: mp.pool.Pool | None = None
         self.chunks = 0
 
-    def _pool(self) -> mp.pool.Pool:
-        if self.pool is None:
-            methods = mp.get_all_start_methods()
-            ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-            if "forkserver" in methods:
-                ctx.set_forkserver_preload(["dashboard.articles", "pyarrow.parquet"])
+    def start(self) -> None:
+        if self.pool is None and self.workers > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             self.pool = ctx.Pool(self.workers, initializer=_quiet_gc)
+
+    def _pool(self) -> mp.pool.Pool:
+        self.start()
+        assert self.pool is not None
         return self.pool
 
-    def parse(self, jobs: list[Job]) -> Iterator[ParsedChunk]:
-        chunks = []
-        for i in range(0, len(jobs), CHUNK):
-            chunks.append((self.chunks, jobs[i:i + CHUNK], self.site_tz, self.max_bytes, self.stage))
-            self.chunks += 1
-        if self.workers <= 1 or len(jobs) < PARALLEL_MIN_FILES:
+    def parse(self, jobs: pa.Table | list[Job]) -> Iterator[ParsedChunk]:
+        """Parse the jobs (path, known hash, known reason), in order of completion."""
+        total = jobs.num_rows if isinstance(jobs, pa.Table) else len(jobs)
+        chunks = self._chunks(jobs)
+        if self.workers <= 1 or total < PARALLEL_MIN_FILES:
             yield from map(parse_chunk, chunks)
-        else:
+        else:  # one stream of tasks, taken lazily, so workers never wait between batches
             yield from self._pool().imap_unordered(parse_chunk, chunks)
+
+    def _chunks(self, jobs: pa.Table | list[Job]) -> Iterator[tuple[int, list[Job], str, int, str]]:
+        if isinstance(jobs, pa.Table):  # Python holds one chunk's rows at a time, never the table's
+            lists: Iterator[list[Job]] = (
+                list(zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True))
+                for batch in jobs.to_batches(max_chunksize=CHUNK))
+        else:
+            lists = (jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK))
+        for chunk in lists:
+            if chunk:
+                self.chunks += 1
+                yield self.chunks, chunk, self.site_tz, self.max_bytes, self.stage
 
     def close(self) -> None:
         if self.pool is not None:
@@ -433,12 +445,6 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     return _Plan(jobs, gone, int(stored + new - len(vanished) + found.bad_files))
 
 
-def _job_lists(jobs: pa.Table) -> Iterator[list[Job]]:
-    """The jobs in lists of at most a few chunks, so Python holds only a slice at a time."""
-    for batch in jobs.to_batches(max_chunksize=CHUNK * 8):
-        yield list(zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True))
-
-
 def ingest_folder(
     store: Store,
     root: str | os.PathLike[str],
@@ -468,6 +474,8 @@ def ingest_folder(
     try:
         with store.read() as con:
             known = known_folders(con, root_key)
+            if not known:  # a first ingest reads everything: fork the workers while we are small
+                parser.start()
             found = walk(root_path, {} if full else known)
             plan = _plan(con, root_key, found, full)
             con.register("jobs", plan.jobs)
@@ -480,13 +488,12 @@ def ingest_folder(
         report = IngestReport(run_id=0, root=root_key, files_seen=plan.seen)
         report.rejected += rejected_before + found.problems
         done, total = 0, plan.jobs.num_rows
-        for jobs in _job_lists(plan.jobs):
-            for chunk in parser.parse(jobs):
-                report.rejected += chunk.bad
-                report.warnings += chunk.warnings
-                done += chunk.files
-                if progress is not None:
-                    progress(done, total)
+        for chunk in parser.parse(plan.jobs):
+            report.rejected += chunk.bad
+            report.warnings += chunk.warnings
+            done += chunk.files
+            if progress is not None:
+                progress(done, total)
         parser.close()
         report.rejected.sort()
         report.warnings.sort()

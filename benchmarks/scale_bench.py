@@ -1,0 +1,251 @@
+"""Daily use at scale: what each step costs at 10k, 100k and 1M posts (issue 8).
+
+    python benchmarks/scale_bench.py [--sizes 10000 100000 1000000] [--dir /work/bench] [--runs 3]
+                                     [--steps fresh unchanged add1k prices reactions watch]
+
+The corpora are synthetic posts shaped like ../shared/posts (benchmarks/corpus.py), written
+once under --dir and reused. Every measurement runs in a fresh process; peak memory is the
+largest sum of the resident memory of that process and all its children, sampled every 50 ms.
+Repeatable steps run --runs times and print min/median/max.
+
+Steps:
+  fresh      ingest into an empty store: posts/s, peak memory of all processes
+  unchanged  re-ingest of the unchanged folder: seconds, peak memory
+  add1k      1,000 new posts appear in a new folder; ingest of the grown folder
+  prices     import the 94 real price CSVs of ../shared/prices in one command
+  reactions  re-import one security's prices (changed); the reaction refresh it costs
+  watch      the app's folder watch (folder_changed) when nothing changed
+
+Targets at 1M: add1k <= 2 s; unchanged <= 1.5 s and < 400 MiB; fresh >= 8,000 posts/s and
+< 1 GiB; prices <= 10 s; reactions <= 0.3 s; watch <= 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED_PRICES = ROOT.parent / "shared" / "prices"
+
+
+# --- in the measured process ----------------------------------------------------------
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+class PeakMemory:
+    """The largest summed RSS of this process and its descendants while running."""
+
+    def __init__(self) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(p) for p in _tree(me)))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mib(self) -> float:
+        return self.peak_kib / 1024
+
+
+def run_ingest(folder: str, db: str) -> dict[str, float]:
+    from dashboard.ingest import ingest_folder
+    from dashboard.store import Store
+
+    with PeakMemory() as mem:
+        t = time.perf_counter()
+        report = ingest_folder(Store(db), folder)
+        seconds = time.perf_counter() - t
+    return {"seconds": seconds, "new": report.new, "unchanged": report.unchanged, "peak_mib": mem.mib,
+            "rejected": len(report.rejected)}
+
+
+def run_import(db: str, files: list[str]) -> dict[str, float]:
+    from dashboard.prices import import_csvs
+    from dashboard.store import Store
+
+    with PeakMemory() as mem:
+        t = time.perf_counter()
+        imported, failed = import_csvs(Store(db), files)
+        seconds = time.perf_counter() - t
+    return {"seconds": seconds, "files": len(imported), "failed": len(failed), "peak_mib": mem.mib}
+
+
+def run_reactions(db: str, file: str, bump: float) -> dict[str, float]:
+    """Re-import one security's prices with every close scaled (so they changed)."""
+    import pandas as pd
+
+    from dashboard.prices import read_price_csv, write_prices
+    from dashboard.reactions import refresh_reactions
+    from dashboard.store import Store
+
+    symbol, frame = read_price_csv(file)
+    frame = frame.assign(**{c: frame[c] * bump for c in ("open", "high", "low", "close", "adj_close")})
+    store = Store(db)
+    with store.write() as con:
+        write_prices(con, symbol, frame, "bench", (frame.index.min(), frame.index.max()))
+        t = time.perf_counter()
+        refresh_reactions(con, symbols=[symbol])
+        seconds = time.perf_counter() - t
+        n = con.execute("SELECT count(*) FROM reactions WHERE symbol = ?", [symbol]).fetchall()[0][0]
+    del pd
+    return {"seconds": seconds, "symbol_reactions": n}
+
+
+def run_watch(folder: str, db: str) -> dict[str, float]:
+    from dashboard.ingest import folder_changed
+    from dashboard.store import Store
+
+    with Store(db).read() as con:
+        t = time.perf_counter()
+        changed = folder_changed(con, Path(folder))
+        seconds = time.perf_counter() - t
+    return {"seconds": seconds, "changed": changed}
+
+
+# --- the driver ------------------------------------------------------------------------
+
+
+def in_subprocess(func: str, *args: object) -> dict[str, float]:
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); "
+            f"from benchmarks.scale_bench import {func}; "
+            f"print(json.dumps({func}(*{list(args)!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{func} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float], unit: str = "s", fmt: str = "{:.2f}") -> str:
+    if len(values) == 1:
+        return fmt.format(values[0]) + f" {unit}"
+    return (f"min {fmt.format(min(values))} / median {fmt.format(statistics.median(values))} / "
+            f"max {fmt.format(max(values))} {unit}")
+
+
+def remove_store(db: Path) -> None:
+    for p in (db, db.with_name(db.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+def price_files() -> list[str]:
+    return sorted(str(p) for p in SHARED_PRICES.glob("*/*.csv") if not p.name.startswith("_"))
+
+
+def bench_size(n: int, base: Path, runs: int, steps: list[str]) -> None:
+    from benchmarks.corpus import make_post, write_corpus
+
+    folder = base / f"corpus-{n}"
+    t = time.perf_counter()
+    write_corpus(folder, n)
+    print(f"\n== {n:,} posts ({folder}; ready in {time.perf_counter() - t:.0f} s)", flush=True)
+    db = base / f"scale-{n}.duckdb"
+    extra = folder / "zz-new"  # where add1k's new posts go; removed again afterwards
+    shutil.rmtree(extra, ignore_errors=True)
+
+    if "fresh" in steps or not db.exists():
+        rates, peaks = [], []
+        for _ in range(runs if "fresh" in steps else 1):
+            remove_store(db)
+            r = in_subprocess("run_ingest", str(folder), str(db))
+            rates.append(r["new"] / r["seconds"])
+            peaks.append(r["peak_mib"])
+        print(f"fresh ingest:     {spread(rates, 'posts/s', '{:,.0f}')}; "
+              f"peak (all processes) {spread(peaks, 'MiB', '{:.0f}')}; store {db.stat().st_size / 2**20:,.0f} MiB",
+              flush=True)
+    if "prices" in steps:
+        files = price_files()
+        if files:
+            times = [in_subprocess("run_import", str(db), files)["seconds"] for _ in range(runs)]
+            print(f"import {len(files)} price CSVs: {spread(times)}", flush=True)
+    if "unchanged" in steps:
+        rs = [in_subprocess("run_ingest", str(folder), str(db)) for _ in range(runs)]
+        print(f"re-ingest unchanged: {spread([r['seconds'] for r in rs])}; "
+              f"peak {spread([r['peak_mib'] for r in rs], 'MiB', '{:.0f}')}", flush=True)
+    if "add1k" in steps:
+        import random
+
+        rng = random.Random(11)
+        times = []
+        for k in range(runs):
+            sub = extra / f"{k:02d}"
+            sub.mkdir(parents=True)
+            for i in range(1000):
+                (sub / f"2026-12-01-new{k:02d}{i:04d}.md").write_text(make_post(10**7 + k * 1000 + i, rng))
+            r = in_subprocess("run_ingest", str(folder), str(db))
+            assert r["new"] == 1000, r
+            times.append(r["seconds"])
+        print(f"add 1,000 new posts: {spread(times)}", flush=True)
+        shutil.rmtree(extra)
+        in_subprocess("run_ingest", str(folder), str(db))  # back to the corpus itself
+    if "reactions" in steps:
+        hist = SHARED_PRICES / "hsi-constituents" / "0700.HK.csv"
+        if hist.exists():
+            times = [in_subprocess("run_reactions", str(db), str(hist), 1.0 + 0.01 * (k + 1))["seconds"]
+                     for k in range(runs)]
+            print(f"reactions after one price import: {spread(times)}", flush=True)
+    if "watch" in steps:
+        times = [in_subprocess("run_watch", str(folder), str(db))["seconds"] for _ in range(runs)]
+        print(f"folder watch, nothing changed: {spread(times, fmt='{:.3f}')}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--dir", default="/work/bench")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--steps", nargs="+", default=["fresh", "prices", "unchanged", "add1k", "reactions",
+                                                       "watch"])
+    args = parser.parse_args()
+    print(f"cores: {os.cpu_count()}; steps: {' '.join(args.steps)}; {args.runs} runs each")
+    for n in args.sizes:
+        bench_size(n, Path(args.dir), args.runs, args.steps)
+
+
+if __name__ == "__main__":
+    main()
