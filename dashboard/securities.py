@@ -11,13 +11,16 @@ Eastmoney names a security by a market number and a code (``116.03690``):
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from dashboard.names import REFERENCE_FILE as REFERENCE_FILE  # re-exported: the list lives in names
+from dashboard.names import Reference as Reference
+from dashboard.names import clean_name, initials, reference_list, stem
 
 Market = Literal["HK", "SH", "SZ", "BJ", "US", "JP"]
 How = Literal["embed", "link", "inline"]
@@ -26,7 +29,7 @@ How = Literal["embed", "link", "inline"]
 # main subjects; links and inline codes are secondary.
 HOW_RANK: dict[str, int] = {"embed": 0, "link": 1, "inline": 2}
 
-REFERENCE_FILE = Path(__file__).resolve().parent.parent / "data" / "securities.csv"
+Kind = Literal["stock", "index", "fund"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class Security:
     symbol: str  # Yahoo Finance symbol, the key everywhere
     code: str  # exchange-local code as the market prints it
     market: Market
-    kind: Literal["stock", "index"] = "stock"
+    kind: Kind = "stock"
 
     @property
     def canonical(self) -> str:
@@ -59,7 +62,8 @@ GLOBAL_INDICES: dict[str, tuple[str, Market]] = {
     "N225": ("^N225", "JP"),
 }
 _YAHOO_INDEX_MARKET: dict[str, Market] = {sym: mkt for sym, mkt in GLOBAL_INDICES.values()}
-_YAHOO_INDEX_MARKET.update({"^SPX": "US"})
+# Other names exports give the same index: the S&P 500 is ^GSPC on Yahoo, ^SPX elsewhere.
+INDEX_ALIASES: dict[str, str] = {"^SPX": "^GSPC"}
 
 
 def a_share_market(code: str) -> Market | None:
@@ -82,6 +86,10 @@ def hong_kong(code: str) -> Security | None:
     return Security(f"{int(code):04d}.HK", f"{int(code):05d}", "HK")
 
 
+# Exchange-traded funds: Shanghai 51x/56x/58x (ETFs), Shenzhen 15x (ETFs) and 16x (LOFs).
+_FUND_PREFIXES: dict[str, tuple[str, ...]] = {"SH": ("51", "56", "58"), "SZ": ("15", "16")}
+
+
 @functools.cache
 def mainland(code: str, market: Market | None = None) -> Security | None:
     market = market or a_share_market(code)
@@ -91,7 +99,9 @@ def mainland(code: str, market: Market | None = None) -> Security | None:
     if suffix is None:
         return None
     index = (market == "SH" and code.startswith("000")) or (market == "SZ" and code.startswith("399"))
-    return Security(f"{code}.{suffix}", code, market, "index" if index else "stock")
+    fund = code.startswith(_FUND_PREFIXES.get(market, ()))
+    return Security(f"{code}.{suffix}", code, market, "index" if index else "fund" if fund else "stock")
+
 
 
 _US_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}(?:[._-][A-Z])?$")
@@ -138,6 +148,8 @@ def parse_symbol(text: str) -> Security | None:
     if not t:
         return None
     if t.startswith("^"):
+        if t in INDEX_ALIASES:
+            t = INDEX_ALIASES[t]
         market = _YAHOO_INDEX_MARKET.get(t)
         return Security(t, t[1:], market or "US", "index") if market or t[1:].isalnum() else None
     if t in {v[0] for v in GLOBAL_INDICES.values()}:
@@ -187,6 +199,7 @@ _NAME_CUT = re.compile(
 )
 _LATIN_TAIL = re.compile(r"[\u4e00-\u9fff]([A-Za-z][A-Za-z0-9 .&]*)$")
 _SHARE_SUFFIX = re.compile(r"-[A-Z]{1,2}$")  # 美团-W, 京东集团-SW
+_FUND_WORD = re.compile(r"ETF|LOF|REITs?|FOF|QDII|基金", re.I)  # 智能电动车ETF, 华夏上证50ETF
 
 
 def name_before(text: str, end: int) -> str | None:
@@ -201,25 +214,29 @@ def name_before(text: str, end: int) -> str | None:
         else:
             break
     name = text[i:end].strip(" -·")
-    cjk = sum("\u4e00" <= c <= "\u9fff" for c in name)
     latin_tail = _LATIN_TAIL.search(name)
-    if latin_tail and not _SHARE_SUFFIX.search(name):
+    if latin_tail and not _SHARE_SUFFIX.search(name) and not _FUND_WORD.fullmatch(latin_tail.group(1)):
         name = latin_tail.group(1)  # '出售约1450万股Sea Limited' -> 'Sea Limited'
-    elif cjk > 4:
-        name = _NAME_CUT.sub("", name) or name  # '白酒股龙头贵州茅台' -> '贵州茅台'
+    else:
+        # '首予三叶草生物-B' -> '三叶草生物-B'; '(01928.HK)及银娱' -> '银娱'
+        name = clean_name(name, text[i - 1] if i else "") or ""
+        if sum("\u4e00" <= c <= "\u9fff" for c in name) > 4:
+            name = _NAME_CUT.sub("", name) or name  # '白酒股龙头贵州茅台' -> '贵州茅台'
     if not name or name.isdigit() or len(name) > 16:
         return None
     return name
 
 
-# A bare 6-digit number in parentheses is a stock only with an equity prefix; bond and
-# fund prefixes (11, 12, 15, 51, ...) are too easily numbers of something else.
+# A bare 6-digit number in parentheses is a stock only with an equity prefix; bond
+# prefixes (11, 12, ...) are too easily numbers of something else, and a fund's
+# (15, 16, 51, 56, 58) counts only after a fund's name (智能电动车ETF（516380）) or when
+# the reference list knows the fund.
 _BARE_EQUITY_PREFIXES = ("600", "601", "603", "605", "688", "689", "900",
                          "000", "001", "002", "003", "300", "301", "200",
                          "43", "83", "87", "88", "920")
 
 
-def _inline_security(m: re.Match[str]) -> Security | None:
+def _inline_security(m: re.Match[str], name: str | None) -> Security | None:
     g = m.groupdict()
     if g["hk"]:
         return hong_kong(g["hk"])
@@ -227,7 +244,13 @@ def _inline_security(m: re.Match[str]) -> Security | None:
         return mainland(g["cn"], {"SS": "SH"}.get(g["cnx"], g["cnx"]))  # type: ignore[arg-type]
     if g["bare6"]:
         code = g["bare6"]
-        return mainland(code) if code.startswith(_BARE_EQUITY_PREFIXES) else None
+        if code.startswith(_BARE_EQUITY_PREFIXES):
+            return mainland(code)
+        sec = mainland(code)
+        if sec is not None and sec.kind == "fund" and (
+                (name and _FUND_WORD.search(name)) or sec.symbol in reference_list()):
+            return sec
+        return None
     if g["bare5"]:
         return hong_kong(g["bare5"])
     if g["us"]:
@@ -237,9 +260,10 @@ def _inline_security(m: re.Match[str]) -> Security | None:
 
 def _inline_found(text: str) -> Iterator[tuple[Security, str | None]]:
     for m in _INLINE.finditer(text):
-        sec = _inline_security(m)
+        name = name_before(text, m.start())
+        sec = _inline_security(m, name)
         if sec is not None:
-            yield sec, name_before(text, m.start())
+            yield sec, name
 
 
 def inline_mentions(text: str) -> list[Mention]:
@@ -303,24 +327,153 @@ def find_mentions(title: str, body: str, text: str) -> list[Mention]:
     return found.mentions()
 
 
-# --- reference names ---------------------------------------------------------------
+# --- finding a security from what an investor types ----------------------------------
+
+# Market prefixes and suffixes people type: sh600519, SZ.000001, 600519.sh, hk00700, 00700.hk
+_TYPED_PREFIX = re.compile(r"(SH|SZ|BJ|HK)[.:]?(\d{1,6})")
+_TYPED_SUFFIX = re.compile(r"(\d{1,6})\.(SH|SS|SZ|BJ|HK)")
+_TYPED_SECID = re.compile(r"(\d{1,3})\.([A-Z0-9_]{1,8})")  # eastmoney: 116.03690, 1.600519
+_TYPED_US = re.compile(r"US[.:]([A-Z][A-Z0-9.\-]{0,7})")  # US.AAPL
+
+
+def typed_codes(text: str) -> list[Security]:
+    """Every security a typed code can mean, likeliest first: '03690', '700', '1024.hk',
+    '600519', 'sh600519', '600519.SH', 'HK.00700', '116.03690', 'nio', '^SPX'.
+
+    A bare 6-digit 000xxx code is Shenzhen's stock first and Shanghai's index second
+    (000001: 平安银行, then 上证指数); digits up to 5 long are Hong Kong codes.
+    """
+    t = unicodedata.normalize("NFKC", text).strip().upper().replace(" ", "")
+    if not t:
+        return []
+    found: list[Security | None] = []
+    if t.isdigit():
+        if len(t) <= 5:
+            found.append(hong_kong(t))
+        elif len(t) == 6:
+            found.append(mainland(t))
+            if t.startswith("000"):
+                found.append(mainland(t, "SH"))
+    elif m := _TYPED_PREFIX.fullmatch(t) or _TYPED_SUFFIX.fullmatch(t):
+        a, b = m.groups()
+        code, market = (b, a) if a.isalpha() else (a, b)
+        if market == "HK":
+            found.append(hong_kong(code) if len(code) <= 5 else None)
+        else:
+            found.append(mainland(code, "SH" if market == "SS" else market))  # type: ignore[arg-type]
+    elif m := _TYPED_US.fullmatch(t):
+        found.append(us(m.group(1)))
+    elif (m := _TYPED_SECID.fullmatch(t)) and (sec := from_eastmoney(*m.groups())) is not None:
+        found.append(sec)
+    else:
+        found += [global_index(t), parse_symbol(t)]  # SPX, HSI: the index before a US ticker
+    return list({s.symbol: s for s in found if s is not None}.values())
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
 @dataclass(frozen=True, slots=True)
-class Reference:
+class _Entry:
     symbol: str
-    name: str
-    name_en: str
+    names: tuple[str, ...]  # folded: name, name without share class, aliases
+    english: str  # folded
+    english_words: tuple[str, ...]
+    initials: tuple[str, ...]
+    shown: str  # the name as shown, for ordering shorter (closer) matches first
+    known: bool  # in the store, not only in the reference list
 
 
-@functools.cache
-def reference_list(path: Path = REFERENCE_FILE) -> dict[str, Reference]:
-    """The small list of well-known securities the project keeps in data/."""
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as f:
-        return {
-            row["symbol"]: Reference(row["symbol"], row["name"], row.get("name_en") or "")
-            for row in csv.DictReader(f)
-            if row.get("symbol")
-        }
+class SecurityIndex:
+    """The securities a user can pick, searchable by every form an investor types.
+
+    Built once from (symbol, name, name_en) rows, such as the store's securities table;
+    the reference list's securities and aliases (港交所, 银娱) are searchable too, after the
+    store's. Pinyin initials are computed once per name.
+    """
+
+    def __init__(self, rows: Iterable[tuple[str, str | None, str | None]], *,
+                 with_reference: bool = True) -> None:
+        refs = reference_list() if with_reference else {}
+        entries: dict[str, _Entry] = {}
+        seen: list[tuple[str, str | None, str | None, bool]] = [(s, n, e, True) for s, n, e in rows if s]
+        seen += [(r.symbol, r.name, r.name_en, False) for r in refs.values() if r.symbol not in INDEX_ALIASES]
+        for symbol, name, name_en, known in seen:
+            if symbol in entries:
+                continue
+            ref = refs.get(symbol)
+            raw = [n for n in (name, ref.name if ref else None, *(ref.aliases if ref else ())) if n]
+            names = tuple(dict.fromkeys(f for n in raw for f in (_fold(n), _fold(stem(n)))))
+            english = _fold(name_en or (ref.name_en if ref else "") or "")
+            entries[symbol] = _Entry(
+                symbol, names, english, tuple(re.findall(r"[a-z0-9]+", english)),
+                tuple(dict.fromkeys(i for n in raw if (i := initials(n)))),
+                name or (ref.name if ref else "") or symbol, known)
+        self.entries = list(entries.values())
+        self.symbols = set(entries)
+        self.known = {e.symbol for e in self.entries if e.known}
+
+    @classmethod
+    def of(cls, known: SecurityIndex | Iterable[tuple[str, str | None, str | None]] | Any) -> SecurityIndex:
+        """An index from an index, (symbol, name, name_en) rows, or a DataFrame with those columns."""
+        if isinstance(known, SecurityIndex):
+            return known
+        if hasattr(known, "itertuples"):  # a pandas DataFrame
+            frame = known.reindex(columns=["symbol", "name", "name_en"])
+            known = [(s, n if isinstance(n, str) else None, e if isinstance(e, str) else None)
+                     for s, n, e in frame.itertuples(index=False)]
+        return cls(known)
+
+    def _rank(self, e: _Entry, q: str, latin: bool) -> int | None:
+        """How well an entry matches a folded query: 1 exact name, 2 exact initials, 3 name
+        starts so, 4 initials start so, 5 name contains it; None for no match."""
+        if q in e.names or (latin and q == e.english):
+            return 1
+        if latin and len(q) >= 2 and q in e.initials:
+            return 2
+        if any(n.startswith(q) for n in e.names) or (
+                latin and len(q) >= 2 and any(w.startswith(q) for w in (e.english, *e.english_words))):
+            return 3
+        if latin and len(q) >= 2 and any(i.startswith(q) for i in e.initials):
+            return 4
+        if (not latin or len(q) >= 2) and any(q in n for n in e.names) or (
+                latin and len(q) >= 3 and q in e.english):
+            return 5
+        return None
+
+    def resolve(self, text: str, limit: int = 10) -> list[str]:
+        """Symbols ``text`` may mean, best first: a code the index holds, then names (exact,
+        pinyin initials, start, part), the store's before the reference list's; last a
+        well-formed code the index does not hold yet (a security to fetch)."""
+        q = _fold(text)
+        if not q:
+            return []
+        ranked: list[tuple[tuple[int, int, int, str], str]] = []
+        codes = typed_codes(text)
+        for i, sec in enumerate(codes):
+            if sec.symbol in self.symbols:
+                ranked.append(((0, sec.symbol not in self.known, i, ""), sec.symbol))
+        latin = q.isascii()
+        for e in self.entries:
+            r = self._rank(e, q, latin)
+            if r is not None:
+                ranked.append(((r, not e.known, len(e.shown), e.symbol), e.symbol))
+        for i, sec in enumerate(codes):
+            if sec.symbol not in self.symbols:
+                ranked.append(((9, 1, i, ""), sec.symbol))
+        out = list(dict.fromkeys(symbol for _, symbol in sorted(ranked)))
+        return out[:limit]
+
+
+def resolve_security(text: str, known: SecurityIndex | Iterable[tuple[str, str | None, str | None]] | Any,
+                     limit: int = 10) -> list[str]:
+    """Yahoo symbols of the securities ``text`` may mean, best first (empty: none).
+
+    ``text`` is anything an investor types: a code in any form (``03690``, ``1024.hk``,
+    ``700``, ``600519``, ``sh600519``, ``600519.SH``, ``^SPX``), a name or part of one
+    (``美团``, ``茅台``, ``Tencent``), or pinyin initials (``mt`` for 美团).
+    ``known`` is a SecurityIndex (build it once and keep it), or the store's securities as
+    (symbol, name, name_en) rows or a DataFrame with those columns.
+    """
+    return SecurityIndex.of(known).resolve(text, limit)

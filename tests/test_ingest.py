@@ -52,7 +52,7 @@ def test_real_posts_join_to_their_securities(store: Store, shared_posts: Path) -
                                 "WHERE article_id = '202112272227521160'").fetchone()
     assert names["3690.HK"] == "美团-W" and names["1024.HK"] == "快手-W"  # reference list
     assert names["601995.SS"] == "中金公司"  # keytip text
-    assert names["SUN"] == "Sunoco"  # reference list over the inline 'Sunoco Lp'
+    assert names["SUN"] == "Sunoco LP"  # reference list over the inline 'Sunoco Lp'
     assert boards == (0,)
     assert embed == ("embed",)
     assert published == ("2021-12-27 23:33:19",)

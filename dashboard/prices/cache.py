@@ -12,10 +12,11 @@ import pandas as pd
 import pyarrow as pa
 
 from dashboard.markets import info_for
+from dashboard.names import name_securities
 from dashboard.prices import COLUMNS, PriceFailure, PriceSource, drop_impossible
 from dashboard.prices.csvfiles import PriceFileError, read_price_csv
 from dashboard.reactions import refresh_reactions
-from dashboard.securities import parse_symbol, reference_list
+from dashboard.securities import parse_symbol
 from dashboard.store import Store
 
 
@@ -30,21 +31,19 @@ class FetchReport:
 
 
 def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> None:
-    """Give price-only symbols (benchmarks, imports) a row in securities."""
-    refs = reference_list()
+    """Give price-only symbols (benchmarks, imports) a row in securities, and a name."""
     rows = []
     for s in symbols:
         sec = parse_symbol(s)
-        ref = refs.get(s)
         rows.append((s, sec.code if sec else s, sec.canonical if sec else s,
-                     sec.market if sec else None, sec.kind if sec else None,
-                     ref.name if ref else None, ref.name_en if ref else None))
+                     sec.market if sec else None, sec.kind if sec else None))
     if rows:
         con.executemany(
-            "INSERT INTO securities SELECT ?, ?, ?, ?, ?, ?, ? "
+            "INSERT INTO securities SELECT ?, ?, ?, ?, ?, NULL, NULL "
             "WHERE NOT EXISTS (SELECT 1 FROM securities WHERE symbol = ?)",
             [(*r, r[0]) for r in rows],
         )
+        name_securities(con, list(symbols))
 
 
 def write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFrame, source: str,

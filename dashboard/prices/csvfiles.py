@@ -50,8 +50,10 @@ def read_price_csv(path: str | Path, symbol: str | None = None) -> tuple[str, pd
         lines = ["Date" + lines[0][len("Price"):]] + [ln for ln in lines[2:] if not ln.startswith("Date,")]
         header_rows = 3
     symbol = symbol or symbol_from_filename(p)
-    if parse_symbol(symbol) is None:
+    sec = parse_symbol(symbol)
+    if sec is None:
         raise PriceFileError(f"{p}: '{symbol}' is not a symbol; pass --symbol")
+    symbol = sec.symbol  # the Yahoo symbol: 03690.HK -> 3690.HK, ^SPX -> ^GSPC
     try:
         df = pd.read_csv(io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -101,7 +103,7 @@ def read_price_csv(path: str | Path, symbol: str | None = None) -> tuple[str, pd
         line = line_of[frame.index[frame["Date"] == bad.index[0]][0]]
         more = f" (and {len(bad) - 1} more such rows)" if len(bad) > 1 else ""
         raise PriceFileError(f"{p}: impossible row at line {line} ({bad.index[0]}): {bad.iloc[0]}{more}")
-    return symbol.upper() if not symbol.startswith("^") else symbol, normalized
+    return symbol, normalized
 
 
 class CsvFolderSource:
@@ -111,12 +113,17 @@ class CsvFolderSource:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self.files = {symbol_from_filename(p).upper(): p for p in self.folder.glob("*.csv")}
+        self.files: dict[str, Path] = {}
+        for p in sorted(self.folder.glob("*.csv")):
+            sec = parse_symbol(symbol_from_filename(p))
+            if sec is not None:  # ^SPX.csv answers for ^GSPC
+                self.files.setdefault(sec.symbol, p)
 
     def fetch(self, symbols: Sequence[str], start: date, end: date) -> FetchResult:
         result = FetchResult()
         for symbol in dict.fromkeys(symbols):
-            path = self.files.get(symbol.upper())
+            sec = parse_symbol(symbol)
+            path = self.files.get(sec.symbol) if sec is not None else None
             if path is None:
                 result.failures[symbol] = PriceFailure(symbol, "no_data", f"no file {symbol}.csv in {self.folder}")
                 continue
