@@ -56,6 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_car11": {"en": "CAR −1…+1", "zh": "超额收益−1…+1"},
     "col_car05": {"en": "CAR 0…+5", "zh": "超额收益0…+5"},
     "col_volume": {"en": "Volume ×", "zh": "量比"},
+    "col_unusual": {"en": "How unusual", "zh": "是否异常"},
     "col_link": {"en": "Original", "zh": "原文"},
     "col_symbol": {"en": "For", "zh": "证券"},
     "open_link": {"en": "open", "zh": "打开"},
@@ -85,9 +86,11 @@ TEXTS: dict[str, dict[str, str]] = {
                         "zh": "以区间首个交易日为基准的涨跌幅；星形标记表示同时提及多只证券的文章。"},
     "average_caption": {
         "en": "Mean cumulative abnormal return (security minus {bench}) from 5 sessions before to 10 "
-              "after each article, with a 95% band; {n} articles whose window has prices.",
-        "zh": "每篇文章前5至后10个交易日的平均累计超额收益（相对{bench}），阴影为95%置信区间；"
-              "共 {n} 篇文章的窗口有完整行情。"},
+              "after each article, with a 95% band where at least 5 events contribute; {n} events "
+              "(a security's session) have prices around them.",
+        "zh": "每篇文章前5至后10个交易日的平均累计超额收益（相对{bench}），"
+              "至少5个事件的交易日显示95%置信区间；"
+              "共 {n} 个事件（证券的交易日）有前后行情。"},
     "average_none": {"en": "No article in the selection has prices around it yet.",
                      "zh": "所选文章周围暂无完整行情。"},
     "main_only": {"en": "Main subjects only (K-line blocks)", "zh": "仅主要标的（K线图块）"},
@@ -107,8 +110,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "model_market": {"en": "vs index", "zh": "相对指数"},
     "model_mm": {"en": "Market model", "zh": "市场模型"},
     "model_help": {"en": "Market model: alpha and beta fitted by least squares over the 120 sessions "
-                         "ending 10 sessions before each article.",
-                   "zh": "市场模型：以文章前第10个交易日为止的120个交易日做最小二乘估计alpha和beta。"},
+                         "from 130 to 11 before each article.",
+                   "zh": "市场模型：以文章前第130至第11个交易日（共120个）做最小二乘估计alpha和beta。"},
     "any": {"en": "Any", "zh": "全部"},
     "pick_security": {"en": "Code or name", "zh": "代码或名称"},
     "fail_network": {"en": "Yahoo Finance could not be reached (no network connection?)",
@@ -255,7 +258,8 @@ def average_sentences(result: AverageReaction, lang: str) -> list[str]:
             return "—" if v is None else f"{v:.2f}".replace("-", "\u2212")
 
         first, last = (f"{d:+d}".replace("-", "\u2212") for d in result.window)
-        out.append(t("avg_tests", lang, car=percent(result.car or 0.0, 2), first=first, last=last, n=result.tested,
+        out.append(t("avg_tests", lang, car=percent(result.car or 0.0, 2), first=first, last=last,
+                     n=result.tested,
                      bmp_t=num(result.bmp_t), bmp_p="—" if result.bmp_p is None else p_value(result.bmp_p),
                      positive=result.positive,
                      expected=f"{(result.expected_positive or 0) * result.tested:.1f}",

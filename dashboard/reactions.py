@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -291,7 +291,7 @@ class AverageReaction:
     model: str
     level: float
     window: tuple[int, int]
-    articles: int  # the events given (one per article)
+    articles: int  # the events given with a session (one per article)
     events: int  # distinct (security, session) events with prices on day 0
     tested: int = 0
     car: float | None = None  # mean CAR over ``window`` of the tested events
@@ -301,18 +301,13 @@ class AverageReaction:
     expected_positive: float | None = None  # share of positive abnormal returns in estimation windows
     sign_z: float | None = None
     sign_p: float | None = None
-    notes: tuple[Note, ...] = field(default=())
-    warnings: tuple[Note, ...] = field(default=())
+    notes: tuple[Note, ...] = ()
+    warnings: tuple[Note, ...] = ()
 
     @property
     def empty(self) -> bool:
         """No event has prices around it."""
         return self.days.empty
-
-    @property
-    def band_days(self) -> pd.Series:
-        """The days with a band (at least ``MIN_EVENTS`` events behind them)."""
-        return self.days["day"][self.days["low"].notna()]
 
 
 DAY_COLUMNS = ["day", "caar", "n", "se", "low", "high"]
@@ -347,7 +342,7 @@ def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, befor
     given = (chosen.assign(session=pd.to_datetime(chosen["session"]).dt.date)
              .drop_duplicates(["symbol", "session"]))
     if given.empty:
-        return AverageReaction(pd.DataFrame(columns=DAY_COLUMNS), model, level, window, len(events), 0)
+        return AverageReaction(pd.DataFrame(columns=DAY_COLUMNS), model, level, window, len(chosen), 0)
     con.register("chosen", pa.table({"symbol": list(given["symbol"]),
                                      "session": pa.array(list(given["session"]), pa.date32())}))
     ev_sql = _EVENTS.format(sigma="sigma_mm" if model == "mm" else "sigma")
@@ -394,7 +389,7 @@ def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, befor
         """, {"first": first, "last": last, "len": last - first + 1, "span": before + after}).df()
     finally:
         con.unregister("chosen")
-    return _summarize(days, per_event, model=model, level=level, window=window, articles=len(events),
+    return _summarize(days, per_event, model=model, level=level, window=window, articles=len(chosen),
                       distinct=len(given), span=before + after)
 
 
