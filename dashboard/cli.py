@@ -263,6 +263,30 @@ def _number(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
+def _reaction_json(r: Any) -> dict[str, Any]:
+    """One reaction as JSON: the original measures, then per CAR window its CAR, t and p
+    (market-adjusted, then the market model's), and the estimation window's noise."""
+    from dashboard.reactions import WINDOWS, column
+
+    out = {
+        "article_id": r.article_id,
+        "published_at": r.published_at.isoformat(),
+        "session": None if pd.isna(r.session) else r.session.strftime("%Y-%m-%d"),
+        "title": r.title,
+        **{k: _number(getattr(r, k)) for k in (
+            "day0_return", "day0_abnormal", "cr_m1_p1", "car_m1_p1", "cr_0_p5", "car_0_p5",
+            "car_m1_p1_mm", "car_0_p5_mm", "volume_ratio")},
+    }
+    for model in ("market", "mm"):
+        for w in WINDOWS:
+            for stat in ("car", "t", "p"):
+                out.setdefault(column(w, model, stat), _number(getattr(r, column(w, model, stat))))
+    out["sigma"] = _number(r.sigma)
+    out["sigma_mm"] = _number(r.sigma_mm)
+    out["n_est"] = None if pd.isna(r.n_est) else int(r.n_est)
+    return out
+
+
 def cmd_reactions(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.reactions import reactions_for
 
@@ -270,24 +294,7 @@ def cmd_reactions(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(args, settings)
     with store.read() as con:
         df = reactions_for(con, symbol, settings.site_timezone)
-    rows = [
-        {
-            "article_id": r.article_id,
-            "published_at": r.published_at.isoformat(),
-            "session": None if pd.isna(r.session) else r.session.strftime("%Y-%m-%d"),
-            "title": r.title,
-            "day0_return": _number(r.day0_return),
-            "day0_abnormal": _number(r.day0_abnormal),
-            "cr_m1_p1": _number(r.cr_m1_p1),
-            "car_m1_p1": _number(r.car_m1_p1),
-            "cr_0_p5": _number(r.cr_0_p5),
-            "car_0_p5": _number(r.car_0_p5),
-            "car_m1_p1_mm": _number(r.car_m1_p1_mm),
-            "car_0_p5_mm": _number(r.car_0_p5_mm),
-            "volume_ratio": _number(r.volume_ratio),
-        }
-        for r in df.itertuples()
-    ]
+    rows = [_reaction_json(r) for r in df.itertuples()]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
@@ -298,13 +305,19 @@ def cmd_reactions(args: argparse.Namespace, settings: Settings) -> int:
     def pct(v: float | None) -> str:
         return "      -" if v is None else f"{v * 100:+6.2f}%"
 
-    print(f"{'published':<17} {'session':<10} {'day 0':>7} {'CAR-1+1':>7} {'CAR0+5':>7} {'vol×':>5}  title")
+    def pval(v: float | None) -> str:
+        return "    -" if v is None else f"{v:5.3f}"
+
+    print(f"{'published':<17} {'session':<10} {'day 0':>7} {'CAR-1+1':>7} {'p':>5} {'CAR0+5':>7} {'p':>5} "
+          f"{'vol×':>5}  title")
     for r in rows:
         vol = "    -" if r["volume_ratio"] is None else f"{r['volume_ratio']:5.2f}"
         print(f"{r['published_at'][:16].replace('T', ' ')} {r['session'] or '-':<10} {pct(r['day0_return'])} "
-              f"{pct(r['car_m1_p1'])} {pct(r['car_0_p5'])} {vol}  {r['title']}")
+              f"{pct(r['car_m1_p1'])} {pval(r['p_car_m1_p1'])} {pct(r['car_0_p5'])} {pval(r['p_car_0_p5'])} "
+              f"{vol}  {r['title']}")
     print("returns are simple returns of adjusted closes; CAR: summed abnormal returns against "
-          "the market benchmark; '-' where prices do not cover the window")
+          "the market benchmark; p: two-sided p-value of the CAR against the stock's noise over the "
+          "120 sessions ending 11 before; '-' where prices do not cover the window")
     return 0
 
 

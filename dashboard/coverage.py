@@ -12,6 +12,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dashboard.reactions import SIGNIFICANCE_COLUMNS, column
+
 
 def securities_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every security, most covered first: counts of articles, of main-subject mentions, prices."""
@@ -74,11 +76,15 @@ def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | N
 def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], site_tz: str,
                      start: date | None = None, end: date | None = None, keyword: str = "",
                      sources: Sequence[str] = (), categories: Sequence[str] = (),
-                     limit: int = 5000) -> pd.DataFrame:
+                     limit: int = 5000, significant_at: float | None = None, window: str = "m1_p1",
+                     model: str = "market") -> pd.DataFrame:
     """Articles naming any of ``symbols`` (reactions are those of the first symbol each names,
-    in the order given), newest first, with the other securities each names."""
+    in the order given), newest first, with the other securities each names. With
+    ``significant_at`` (e.g. 0.05), only reactions whose CAR over ``window`` under ``model`` has
+    a p-value below it (unusual moves; a reaction that cannot be tested is left out)."""
     kw = keyword.strip()
-    return con.execute("""
+    p_column = column(window, model, "p")  # validated: one of the reactions table's columns
+    return con.execute(f"""
         WITH chosen AS (
             SELECT unnest($symbols::VARCHAR[]) AS symbol, generate_subscripts($symbols::VARCHAR[], 1) AS rank
         ),
@@ -93,7 +99,7 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
                          FROM mentions m2 LEFT JOIN securities s ON s.symbol = m2.symbol
                          WHERE m2.article_id = a.article_id AND m2.symbol <> h.symbol), '') AS others,
                r.session, r.day0_return, r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm,
-               r.volume_ratio
+               r.volume_ratio, {", ".join("r." + c for c in SIGNIFICANCE_COLUMNS)}
         FROM hits h JOIN articles a USING (article_id)
         LEFT JOIN reactions r ON r.article_id = h.article_id AND r.symbol = h.symbol
         WHERE ($start IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE >= $start)
@@ -101,10 +107,12 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
           AND ($kw = '' OR a.title ILIKE '%' || $kw || '%' OR a.text ILIKE '%' || $kw || '%')
           AND (len($sources::VARCHAR[]) = 0 OR a.source IN (SELECT unnest($sources::VARCHAR[])))
           AND (len($categories::VARCHAR[]) = 0 OR len(list_intersect(a.categories, $categories::VARCHAR[])) > 0)
+          AND ($alpha IS NULL OR r.{p_column} < $alpha)
         ORDER BY a.published_at DESC, a.article_id
         LIMIT $limit
     """, {"symbols": list(symbols), "tz": site_tz, "start": start, "end": end, "kw": kw,
-          "sources": list(sources), "categories": list(categories), "limit": limit}).df()
+          "sources": list(sources), "categories": list(categories), "limit": limit,
+          "alpha": significant_at}).df()
 
 
 def facets(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -129,9 +137,10 @@ def article(con: duckdb.DuckDBPyConnection, article_id: str, site_tz: str) -> di
     if not rows:
         return None
     aid, title, published, source, url, digest, text, categories, tags = rows[0]
-    securities = con.execute("""
+    securities = con.execute(f"""
         SELECT m.symbol, coalesce(s.name, '') AS name, m.how, r.session, r.day0_return,
-               r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm, r.volume_ratio
+               r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm, r.volume_ratio,
+               {", ".join("r." + c for c in SIGNIFICANCE_COLUMNS)}
         FROM mentions m LEFT JOIN securities s USING (symbol)
         LEFT JOIN reactions r ON r.article_id = m.article_id AND r.symbol = m.symbol
         WHERE m.article_id = ? ORDER BY CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol

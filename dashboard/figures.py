@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.reactions import MIN_EVENTS, AverageReaction
+
 # Chinese trading software shows rises in red; Western software in green.
 UP_DOWN = {"zh": ("#d62728", "#2ca02c"), "en": ("#2ca02c", "#d62728")}
 MARKER = "#f39c12"
@@ -121,17 +123,23 @@ def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[
     return fig
 
 
-def average_reaction_chart(caar: pd.DataFrame, *, labels: Mapping[str, str]) -> go.Figure:
-    """Mean cumulative abnormal return around day 0, with its confidence band."""
+def average_reaction_chart(result: AverageReaction, *, labels: Mapping[str, str]) -> go.Figure:
+    """Mean cumulative abnormal return around day 0, with its confidence band only on the days
+    at least ``MIN_EVENTS`` events contribute to (the points alone elsewhere)."""
+    days = result.days
     fig = go.Figure()
-    if not caar.empty:
-        fig.add_trace(go.Scatter(x=list(caar["day"]) + list(caar["day"])[::-1],
-                                 y=list(caar["high"]) + list(caar["low"])[::-1], fill="toself",
-                                 fillcolor="rgba(31,119,180,0.15)", line={"width": 0}, hoverinfo="skip",
-                                 name=labels["band"]))
-        fig.add_trace(go.Scatter(x=caar["day"], y=caar["caar"], mode="lines+markers", name=labels["caar"],
-                                 line={"color": SERIES[0], "width": 2},
-                                 hovertemplate="%{x}: %{y:+.2%}<extra></extra>"))
+    if not days.empty:
+        banded = days[(days["n"] >= MIN_EVENTS) & days["low"].notna() & days["high"].notna()]
+        runs = (banded["day"].diff() != 1).cumsum()  # one shape per run of consecutive days
+        for k, (_, run) in enumerate(banded.groupby(runs)):
+            fig.add_trace(go.Scatter(x=list(run["day"]) + list(run["day"])[::-1],
+                                     y=list(run["high"]) + list(run["low"])[::-1], fill="toself",
+                                     fillcolor="rgba(31,119,180,0.15)", line={"width": 0}, hoverinfo="skip",
+                                     name=labels["band"], showlegend=k == 0, legendgroup="band"))
+        fig.add_trace(go.Scatter(x=days["day"], y=days["caar"], mode="lines+markers", name=labels["caar"],
+                                 line={"color": SERIES[0], "width": 2}, customdata=days["n"],
+                                 hovertemplate="%{x}: %{y:+.2%} · %{customdata} "
+                                               + labels.get("events", "events") + "<extra></extra>"))
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot"})
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
     fig.update_xaxes(title_text=labels["day"], dtick=1, showgrid=False)

@@ -3,6 +3,11 @@ shown as published, never translated."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboard.reactions import AverageReaction
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -51,6 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_car11": {"en": "CAR −1…+1", "zh": "超额收益−1…+1"},
     "col_car05": {"en": "CAR 0…+5", "zh": "超额收益0…+5"},
     "col_volume": {"en": "Volume ×", "zh": "量比"},
+    "col_unusual": {"en": "How unusual", "zh": "是否异常"},
     "col_link": {"en": "Original", "zh": "原文"},
     "col_symbol": {"en": "For", "zh": "证券"},
     "open_link": {"en": "open", "zh": "打开"},
@@ -80,9 +86,11 @@ TEXTS: dict[str, dict[str, str]] = {
                         "zh": "以区间首个交易日为基准的涨跌幅；星形标记表示同时提及多只证券的文章。"},
     "average_caption": {
         "en": "Mean cumulative abnormal return (security minus {bench}) from 5 sessions before to 10 "
-              "after each article, with a 95% band; {n} articles whose window has prices.",
-        "zh": "每篇文章前5至后10个交易日的平均累计超额收益（相对{bench}），阴影为95%置信区间；"
-              "共 {n} 篇文章的窗口有完整行情。"},
+              "after each article, with a 95% band where at least 5 events contribute; {n} events "
+              "(a security's session) have prices around them.",
+        "zh": "每篇文章前5至后10个交易日的平均累计超额收益（相对{bench}），"
+              "至少5个事件的交易日显示95%置信区间；"
+              "共 {n} 个事件（证券的交易日）有前后行情。"},
     "average_none": {"en": "No article in the selection has prices around it yet.",
                      "zh": "所选文章周围暂无完整行情。"},
     "main_only": {"en": "Main subjects only (K-line blocks)", "zh": "仅主要标的（K线图块）"},
@@ -102,8 +110,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "model_market": {"en": "vs index", "zh": "相对指数"},
     "model_mm": {"en": "Market model", "zh": "市场模型"},
     "model_help": {"en": "Market model: alpha and beta fitted by least squares over the 120 sessions "
-                         "ending 10 sessions before each article.",
-                   "zh": "市场模型：以文章前第10个交易日为止的120个交易日做最小二乘估计alpha和beta。"},
+                         "from 130 to 11 before each article.",
+                   "zh": "市场模型：以文章前第130至第11个交易日（共120个）做最小二乘估计alpha和beta。"},
     "any": {"en": "Any", "zh": "全部"},
     "pick_security": {"en": "Code or name", "zh": "代码或名称"},
     "fail_network": {"en": "Yahoo Finance could not be reached (no network connection?)",
@@ -143,6 +151,61 @@ TEXTS: dict[str, dict[str, str]] = {
     "sample_note": {"en": "Showing the sample posts in data/posts (written by the project, marked 示例).",
                     "zh": "当前显示 data/posts 中的示例文章（项目自撰，标注“示例”）。"},
     "share": {"en": "Share this view: copy the page address.", "zh": "分享此视图：复制页面地址即可。"},
+    "events": {"en": "events", "zh": "个事件"},
+    "sig_unusual": {"en": "{car} abnormal over {n} days, unusual: p {p}",
+                    "en_one": "{car} abnormal over 1 day, unusual: p {p}",
+                    "zh": "{n}日超额收益 {car}，显著（p {p}）"},
+    "sig_noise": {"en": "{car} abnormal over {n} days, within normal noise: p {p}",
+                  "en_one": "{car} abnormal over 1 day, within normal noise: p {p}",
+                  "zh": "{n}日超额收益 {car}，属正常波动（p {p}）"},
+    "sig_untested": {"en": "{car} abnormal over {n} days; too little price history to judge",
+                     "en_one": "{car} abnormal over 1 day; too little price history to judge",
+                     "zh": "{n}日超额收益 {car}（此前行情不足，无法判断是否异常）"},
+    "sig_missing": {"en": "no abnormal return: prices or the benchmark are missing",
+                    "zh": "缺少行情或基准指数，无法计算超额收益"},
+    "significant_only": {"en": "Unusual moves only (p < {alpha})", "zh": "仅显示异常波动（p < {alpha}）"},
+    "significance_help": {
+        "en": "How unusual a move is: each stock's normal noise is the standard deviation σ of its daily "
+              "abnormal returns over the 120 sessions ending 11 before the article (at least 60 needed). "
+              "Over L days the noise is σ·√L; t = CAR ÷ (σ·√L), and p is the chance of a move at least "
+              "this large in either direction if the news did nothing (Student's t). \"Unusual\" means "
+              "p < 0.05: about 1 ordinary move in 20 still looks unusual, and other news on the same days "
+              "counts too. Averages over several articles use the Boehmer–Musumeci–Poulsen test on the "
+              "standardized CARs and Cowan's generalized sign test; their band needs at least 5 events.",
+        "zh": "衡量波动是否异常：以文章前第130至第11个交易日（共120个，至少需60个）每日超额收益的标准差σ作为"
+              "该股的正常波动；L日的正常波动为σ·√L，t = 累计超额收益 ÷ (σ·√L)，p值是在新闻毫无影响时出现"
+              "同样大（涨或跌）波动的概率（t分布）。“显著”指 p < 0.05：约每20次普通波动仍有1次看似显著，"
+              "且同期的其他消息也会计入。多篇文章的平均反应采用Boehmer–Musumeci–Poulsen标准化检验和"
+              "Cowan广义符号检验；至少5个事件才显示置信区间。"},
+    "avg_tests": {
+        "en": "Mean CAR {car} over sessions {first}…{last} of {n} events: BMP t = {bmp_t}, p {bmp_p}; "
+              "generalized sign test: {positive} of {n} positive ({expected} expected), z = {sign_z}, "
+              "p {sign_p}.",
+        "zh": "{n}个事件在第{first}…{last}日的平均累计超额收益 {car}：BMP检验 t = {bmp_t}，p {bmp_p}；"
+              "广义符号检验：{positive}/{n} 为正（预期 {expected}），z = {sign_z}，p {sign_p}。"},
+    "avg_band_none": {
+        "en": "No band: at most {n} events behind any day, and a spread needs at least {min}.",
+        "zh": "未显示置信区间：每日最多只有 {n} 个事件，至少需要 {min} 个才能估计离散程度。"},
+    "avg_band_partial": {
+        "en": "The band is drawn only where at least {min} events contribute; from day {day} on fewer do.",
+        "zh": "置信区间仅在至少 {min} 个事件的交易日显示；自第 {day} 日起事件不足。"},
+    "avg_untested": {
+        "en": "No significance test: {n} events have enough price history around them, "
+              "at least {min} needed.",
+        "en_one": "No significance test: 1 event has enough price history around it, at least {min} needed.",
+        "zh": "未做显著性检验：仅 {n} 个事件有足够的前后行情，至少需要 {min} 个。"},
+    "avg_duplicates": {
+        "en": "{articles} articles fall on {n} security-sessions; each session counts once.",
+        "zh": "{articles} 篇文章落在 {n} 个证券交易日上，同一交易日只计一次。"},
+    "avg_clustered": {
+        "en": "{n} events share their day 0 with another security's ({sessions} sessions): they are not "
+              "independent, so the tests overstate significance.",
+        "zh": "{n} 个事件与其他证券的事件同在一个交易日（共 {sessions} 个交易日）：它们并不独立，"
+              "检验会高估显著性。"},
+    "avg_overlapping": {
+        "en": "{n} events of one security lie within {span} sessions of another: their windows overlap "
+              "and count the same days twice.",
+        "zh": "同一证券有 {n} 个事件相隔不足 {span} 个交易日：事件窗口重叠，同一天的收益被重复计算。"},
     "method": {
         "en": "Day 0 is the first session that closes after publication (next session after the close, "
               "weekends and holidays). Returns use adjusted closes; CAR sums abnormal returns against "
@@ -158,3 +221,49 @@ def t(key: str, lang: str, **values: object) -> str:
         return key
     text = (entry.get(f"{lang}_one") if values.get("n") == 1 else None) or entry.get(lang) or entry["en"]
     return text.format(**values) if values else text
+
+
+def percent(value: float, digits: int = 1) -> str:
+    """A signed percentage with a true minus sign: +0.8%, −4.3%."""
+    return f"{value * 100:+.{digits}f}%".replace("-", "\u2212")
+
+
+def p_value(p: float, alpha: float = 0.05) -> str:
+    """"= 0.01", "= 0.004", "< 0.001"; never rounded across ``alpha``."""
+    if p < 0.001:
+        return "< 0.001"
+    text = f"{p:.2g}"
+    if (float(text) < alpha) != (p < alpha):
+        text = f"{p:.3g}"
+    return f"= {text}"
+
+
+def reaction_sentence(car: float | None, p: float | None, sessions: int, lang: str,
+                      alpha: float = 0.05) -> str:
+    """A CAR over ``sessions`` days and its p-value, as an investor reads it at a glance:
+    "−4.3% abnormal over 3 days, unusual: p = 0.01" / "3日超额收益 −4.3%，显著（p = 0.01）"."""
+    if car is None:
+        return t("sig_missing", lang)
+    if p is None:
+        return t("sig_untested", lang, car=percent(car), n=sessions)
+    return t("sig_unusual" if p < alpha else "sig_noise", lang, car=percent(car), n=sessions,
+             p=p_value(p, alpha))
+
+
+def average_sentences(result: AverageReaction, lang: str) -> list[str]:
+    """The tests' result, then what the sample allows and why the events are not independent."""
+    out = []
+    if result.bmp_t is not None or result.sign_z is not None:
+        def num(v: float | None) -> str:
+            return "—" if v is None else f"{v:.2f}".replace("-", "\u2212")
+
+        first, last = (f"{d:+d}".replace("-", "\u2212") for d in result.window)
+        out.append(t("avg_tests", lang, car=percent(result.car or 0.0, 2), first=first, last=last,
+                     n=result.tested,
+                     bmp_t=num(result.bmp_t), bmp_p="—" if result.bmp_p is None else p_value(result.bmp_p),
+                     positive=result.positive,
+                     expected=f"{(result.expected_positive or 0) * result.tested:.1f}",
+                     sign_z=num(result.sign_z),
+                     sign_p="—" if result.sign_p is None else p_value(result.sign_p)))
+    out += [t(key, lang, **values) for key, values in (*result.notes, *result.warnings)]
+    return out

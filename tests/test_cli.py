@@ -123,11 +123,18 @@ def test_reactions_json(shared_posts: Path, shared_prices: Path, tmp_path: Path)
     assert set(rows[0]) >= {"article_id", "published_at", "session", "day0_return", "car_m1_p1",
                             "car_0_p5", "volume_ratio"}
     assert rows[0]["car_m1_p1"] == pytest.approx(-0.042687, abs=1e-6)
+    windows = ("m1_p1", "0_p1", "0_p2", "0_p5")
+    assert set(rows[0]) >= {f"{s}car_{w}{m}" for s in ("", "t_", "p_") for w in windows for m in ("", "_mm")}
+    assert rows[0]["n_est"] == 120 and rows[0]["sigma"] == pytest.approx(0.030931, abs=1e-6)
+    # t and p as tests/test_reactions.py works them out from the CSVs
+    assert rows[0]["t_car_m1_p1"] == pytest.approx(rows[0]["car_m1_p1"] / (rows[0]["sigma"] * 3 ** 0.5))
+    assert rows[1]["p_car_0_p5_mm"] == pytest.approx(0.046225, abs=1e-6)
     text = run("reactions", "3690.HK", db=db).stdout
-    assert "2021-12-27 23:33 2021-12-28  -1.15%" in text
+    assert "2021-12-27 23:33 2021-12-28  -1.15%  -4.27% 0.427" in text
     # a security without prices: every measure missing, as null
     none = json.loads(run("reactions", "1024.HK", "--json", db=db).stdout)
     assert none[0]["session"] is None and none[0]["day0_return"] is None
+    assert none[0]["t_car_0_p2"] is None and none[0]["p_car_0_p2_mm"] is None and none[0]["n_est"] is None
 
 
 def test_prices_fetch_from_a_csv_folder(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: significance columns in the reaction caches
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
 
 SCHEMA = """
@@ -141,9 +141,11 @@ CREATE TABLE IF NOT EXISTS daily_returns (
     ret       DOUBLE,
     rm        DOUBLE,              -- the benchmark's return over the same interval
     ar        DOUBLE,              -- abnormal return, market-adjusted
-    alpha     DOUBLE,              -- market model fitted over the 120 sessions ending 10 before
+    alpha     DOUBLE,              -- market model fitted over rows 130..11 before (the estimation window)
     beta      DOUBLE,
-    n_est     BIGINT
+    n_est     BIGINT,              -- sessions with both returns in the estimation window
+    sigma     DOUBLE,              -- std. dev. of ar there (ddof 1); NULL below 60 sessions or if 0
+    sigma_mm  DOUBLE               -- of the market model's residuals (ddof 2); likewise
 );
 CREATE TABLE IF NOT EXISTS reactions (
     article_id   VARCHAR NOT NULL,
@@ -158,7 +160,30 @@ CREATE TABLE IF NOT EXISTS reactions (
     car_0_p5     DOUBLE,
     car_m1_p1_mm DOUBLE,
     car_0_p5_mm  DOUBLE,
-    volume_ratio DOUBLE
+    volume_ratio DOUBLE,
+    car_0_p1     DOUBLE,
+    car_0_p2     DOUBLE,
+    car_0_p1_mm  DOUBLE,
+    car_0_p2_mm  DOUBLE,
+    sigma        DOUBLE,           -- the day-0 row's daily_returns.sigma / sigma_mm / n_est
+    sigma_mm     DOUBLE,
+    n_est        BIGINT,
+    t_car_m1_p1  DOUBLE,           -- CAR / (sigma * sqrt(sessions in the window))
+    t_car_0_p1   DOUBLE,
+    t_car_0_p2   DOUBLE,
+    t_car_0_p5   DOUBLE,
+    t_car_m1_p1_mm DOUBLE,
+    t_car_0_p1_mm  DOUBLE,
+    t_car_0_p2_mm  DOUBLE,
+    t_car_0_p5_mm  DOUBLE,
+    p_car_m1_p1  DOUBLE,           -- two-sided, Student's t with n_est - 1 (market model: n_est - 2) df
+    p_car_0_p1   DOUBLE,
+    p_car_0_p2   DOUBLE,
+    p_car_0_p5   DOUBLE,
+    p_car_m1_p1_mm DOUBLE,
+    p_car_0_p1_mm  DOUBLE,
+    p_car_0_p2_mm  DOUBLE,
+    p_car_0_p5_mm  DOUBLE
 );
 """
 
@@ -225,6 +250,18 @@ class Store:
                 time.sleep(delay)
                 delay = min(delay * 1.5, 1.0)
 
+    def _connect_current(self, timeout: float | None) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the store at this code's schema: an older file is
+        migrated first (a short write), so readers never meet missing columns."""
+        con = self._connect(read_only=True, timeout=timeout)
+        version = stored_version(con)
+        if version is None or version >= SCHEMA_VERSION:
+            return con
+        con.close()
+        with self.write(timeout):
+            pass
+        return self._connect(read_only=True, timeout=timeout)
+
     @contextmanager
     def write(self, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection inside one transaction; committed only if the block succeeds."""
@@ -254,7 +291,7 @@ class Store:
             with self.write(timeout):
                 pass
         with _OPEN_LOCK:
-            con = self._connect(read_only=True, timeout=timeout)
+            con = self._connect_current(timeout)
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
@@ -269,7 +306,7 @@ class Store:
         tmpdir = Path(tempfile.mkdtemp(prefix="dashboard-snapshot-"))
         copy = tmpdir / self.path.name
         with _OPEN_LOCK:
-            con = self._connect(read_only=True, timeout=timeout)  # holds the shared lock
+            con = self._connect_current(timeout)  # holds the shared lock
             try:
                 generation = self.generation()
                 shutil.copyfile(self.path, copy)
@@ -320,7 +357,19 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version the store file was written with (None for a new file)."""
+    try:
+        rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    except duckdb.CatalogException:
+        return None
+    return int(rows[0][0]) if rows else None
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    version = stored_version(con)
+    if version is not None and version < SCHEMA_VERSION:
+        _migrate(con)
     con.execute(SCHEMA)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
@@ -331,3 +380,28 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if f"migration:{key}" not in done:
             con.execute(sql)
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
+
+
+# Caches derived from articles and prices: an older store's are rebuilt, not altered.
+DERIVED_TABLES = ("reactions", "daily_returns")
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop and recompute the derived tables in one transaction, with the benchmarks they
+    were built with; a failure leaves the old store as it was, to migrate on the next open."""
+    from dashboard.config import DEFAULT_BENCHMARKS
+    from dashboard.reactions import refresh_reactions
+
+    con.begin()
+    try:
+        used = dict(con.execute(
+            "SELECT DISTINCT s.market, d.benchmark FROM daily_returns d JOIN securities s USING (symbol) "
+            "WHERE s.market IS NOT NULL AND d.benchmark IS NOT NULL").fetchall())
+        con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in DERIVED_TABLES))
+        con.execute(SCHEMA)
+        refresh_reactions(con, {**DEFAULT_BENCHMARKS, **used})
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
