@@ -163,14 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_price_commands(sub: Any, db_help: str) -> None:
     prices = sub.add_parser("prices", help="fetch or import daily prices").add_subparsers(
         dest="prices_command", required=True)
-    p = prices.add_parser("fetch", help="fetch prices from Yahoo Finance into the store")
+    p = prices.add_parser("fetch", help="fetch prices (eastmoney through akshare, Yahoo Finance) "
+                                        "into the store")
     p.add_argument("symbols", nargs="*", metavar="SYMBOL",
                    help="Yahoo symbols (default: every security in the store, plus benchmarks)")
     p.add_argument("--since", type=date.fromisoformat, help="first date (YYYY-MM-DD)")
     p.add_argument("--until", type=date.fromisoformat, help="last date (default: articles' span)")
     p.add_argument("--force", action="store_true", help="ask again even for stored ranges")
+    p.add_argument("--source", choices=["auto", "akshare", "yfinance"], default=None,
+                   help="akshare (eastmoney), yfinance (Yahoo Finance), or auto: each market's sources "
+                        "in the order price_sources gives (default: HK and mainland akshare then "
+                        "Yahoo, the rest Yahoo)")
     p.add_argument("--csv-dir", metavar="DIR",
-                   help="take prices from yfinance CSV exports in DIR (named SYMBOL.csv) instead of Yahoo")
+                   help="take prices from yfinance CSV exports in DIR (named SYMBOL.csv) instead")
     p.add_argument("--db", default=None, help=db_help)
     p.set_defaults(func=cmd_prices_fetch)
 
@@ -202,9 +207,35 @@ def _symbols(raw: Sequence[str]) -> list[str]:
     return out
 
 
-def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.prices import CsvFolderSource, PriceSource, YFinanceSource, default_spans, update_prices
+def _price_source(args: argparse.Namespace, settings: Settings) -> tuple[Any, list[str]] | str:
+    """The source ``prices fetch`` asks, and notes for the user; or why there is none."""
+    from dashboard.prices import CsvFolderSource, akshare_available, configured_source, make_source
+    from dashboard.prices.eastmoney import MISSING
 
+    if args.csv_dir:
+        if args.source:
+            return "--csv-dir and --source each name where prices come from: give one"
+        if not Path(args.csv_dir).is_dir():
+            return f"{args.csv_dir} is not a folder"
+        return CsvFolderSource(args.csv_dir), []
+    if args.source == "akshare" and not akshare_available():
+        return MISSING
+    if args.source in ("akshare", "yfinance"):
+        return make_source(args.source), []
+    try:
+        return configured_source(settings.price_sources)
+    except ValueError as e:
+        return f"dashboard.toml: {e}"
+
+
+def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.prices import default_spans, update_prices
+
+    chosen = _price_source(args, settings)
+    if isinstance(chosen, str):
+        print(f"error: {chosen}", file=sys.stderr)
+        return 2
+    source, notes = chosen
     store = _store(args, settings)
     with store.read() as con:
         spans = default_spans(con, settings.benchmarks,
@@ -214,10 +245,8 @@ def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not spans:
         print("nothing to fetch: the store has no securities yet (ingest posts, or name symbols)")
         return 0
-    if args.csv_dir and not Path(args.csv_dir).is_dir():
-        print(f"error: {args.csv_dir} is not a folder", file=sys.stderr)
-        return 2
-    source: PriceSource = CsvFolderSource(args.csv_dir) if args.csv_dir else YFinanceSource()
+    for note in notes:
+        print(f"note: {note}")
     bar = _Progress("fetching", unit="symbol")
     try:
         report = update_prices(store, source, spans, force=args.force,
@@ -230,7 +259,7 @@ def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
           f"{len(report.cached)} already stored, {len(report.failures)} failed, "
           f"{len(report.skipped)} failed recently (not asked again; --force to retry)")
     for symbol, rows in sorted(report.stored.items()):
-        print(f"  {symbol}: {rows} rows")
+        print(f"  {symbol}: {rows} rows from {report.sources.get(symbol, source.name)}")
     for symbol, f in sorted({**report.skipped, **report.failures}.items()):
         print(f"failed   {symbol}: {f.reason}")
     for warning in report.warnings:
@@ -374,15 +403,16 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if report.empty:
         return 0
     print(f"\n{'symbol':<11} {'name':<12} {'articles':>8}  {'article span':<23} {'prices':>6}  "
-          f"{'price span':<23} state")
+          f"{'price span':<23} {'state':<9} source")
     for r in report.itertuples():
         span = f"{r.first_article} … {r.last_article}" if r.articles else "-"
         pspan = f"{r.first_price} … {r.last_price}" if r.price_rows else "-"
         if r.state == "no prices" and isinstance(r.failure, str):
             pspan = f"({r.failure})"
         name = r.name if isinstance(r.name, str) else ""
+        source = r.price_source if isinstance(r.price_source, str) else "-"
         print(f"{r.symbol:<11} {_pad(name, 12)} {r.articles:>8}  {span:<23} {r.price_rows:>6}  "
-              f"{pspan:<23} {r.state}")
+              f"{pspan:<23} {r.state:<9} {source}")
     missing = report[report["failure"].notna()]
     if not missing.empty:
         print("\nmissing prices, and why:")

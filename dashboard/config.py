@@ -30,6 +30,17 @@ DEFAULT_BENCHMARKS: dict[str, str] = {
     "JP": "^N225",
 }
 
+# Where each market's prices come from, in order: the next source is asked for what the one
+# before could not price. "akshare" is eastmoney (optional; skipped when not installed).
+DEFAULT_PRICE_SOURCES: dict[str, list[str]] = {
+    "HK": ["akshare", "yfinance"],
+    "SH": ["akshare", "yfinance"],
+    "SZ": ["akshare", "yfinance"],
+    "BJ": ["akshare", "yfinance"],
+    "US": ["yfinance"],
+    "JP": ["yfinance"],
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -38,6 +49,8 @@ class Settings:
     site_timezone: str = "Asia/Shanghai"
     hosted: bool = False
     benchmarks: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BENCHMARKS))
+    price_sources: dict[str, list[str]] = field(
+        default_factory=lambda: {m: list(v) for m, v in DEFAULT_PRICE_SOURCES.items()})
     price_margin_days: int = 30  # fetched before the first and after the last article
     refresh_days: int = 5  # recent days re-asked, as they can still change
     refresh_after_hours: float = 12.0  # ... but no more often than this
@@ -76,6 +89,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 values[key] = _truthy(data[key])
         if isinstance(data.get("benchmarks"), dict):
             values["benchmarks"] = {**DEFAULT_BENCHMARKS, **data["benchmarks"]}
+        if isinstance(data.get("price_sources"), dict):  # [price_sources] HK = ["yfinance"]
+            values["price_sources"] = {**DEFAULT_PRICE_SOURCES, **{
+                str(m).upper(): [str(n) for n in (v if isinstance(v, list) else [v])]
+                for m, v in data["price_sources"].items()}}
     if env.get("DASHBOARD_DB"):
         values["db_path"] = Path(env["DASHBOARD_DB"]).expanduser()
     if env.get("DASHBOARD_POSTS"):

@@ -6,8 +6,9 @@ that it could price (trading date, open, high, low, close, adj_close, volume) an
 fetch never deletes or overwrites stored rows; an empty answer is a failure, never "no
 prices".
 
-``yahoo`` (yfinance) and ``csvfiles`` (yfinance CSV exports) are the sources; ``cache``
-keeps what they answer in the store and asks them only for what it lacks.
+``yahoo`` (yfinance), ``eastmoney`` (akshare, optional) and ``csvfiles`` (yfinance CSV exports)
+are the sources, and ``fallback`` tries them in order per market; ``cache`` keeps what they
+answer in the store and asks them only for what it lacks.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class PriceFailure:
 class FetchResult:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     failures: dict[str, PriceFailure] = field(default_factory=dict)
+    # symbol -> the source that answered, where it is not the one asked (a fallback's members)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 class PriceSource(Protocol):
@@ -113,11 +116,20 @@ from dashboard.prices.cache import (  # noqa: E402 - the cache builds on the int
     write_prices,
 )
 from dashboard.prices.csvfiles import CsvFolderSource, PriceFileError, read_price_csv  # noqa: E402
+from dashboard.prices.eastmoney import AkshareSource, akshare_available  # noqa: E402
+from dashboard.prices.fallback import (  # noqa: E402
+    SOURCE_NAMES,
+    FallbackSource,
+    configured_source,
+    make_source,
+)
 from dashboard.prices.yahoo import YFinanceSource, classify  # noqa: E402
 
 __all__ = [
-    "COLUMNS", "EARLIEST_PRICE", "Coverage", "CsvFolderSource", "FailureKind", "FetchReport", "FetchResult", "PriceFailure",
-    "PriceFileError", "PriceSource", "YFinanceSource", "classify", "coverage", "coverage_report",
-    "default_spans", "drop_impossible", "ensure_securities", "extend_coverage", "import_csv", "impossible_rows", "missing_range", "normalize",
-    "read_price_csv", "record_failure", "stored_prices", "update_prices", "write_prices",
+    "COLUMNS", "EARLIEST_PRICE", "SOURCE_NAMES", "AkshareSource", "Coverage", "CsvFolderSource",
+    "FailureKind", "FallbackSource", "FetchReport", "FetchResult", "PriceFailure", "PriceFileError",
+    "PriceSource", "YFinanceSource", "akshare_available", "classify", "configured_source", "coverage",
+    "coverage_report", "default_spans", "drop_impossible", "ensure_securities", "extend_coverage",
+    "import_csv", "impossible_rows", "make_source", "missing_range", "normalize", "read_price_csv",
+    "record_failure", "stored_prices", "update_prices", "write_prices",
 ]

@@ -28,6 +28,7 @@ class FetchReport:
     failures: dict[str, PriceFailure] = field(default_factory=dict)
     skipped: dict[str, PriceFailure] = field(default_factory=dict)  # failed recently; not re-asked
     warnings: list[str] = field(default_factory=list)  # e.g. impossible rows a source sent, dropped
+    sources: dict[str, str] = field(default_factory=dict)  # symbol -> the source that answered
 
 
 def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> None:
@@ -185,7 +186,9 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
                 frame, dropped = drop_impossible(frame, symbol)
                 if dropped:
                     report.warnings.append(dropped)
-                report.stored[symbol] = write_prices(con, symbol, frame, source.name, (start, end))
+                answered_by = answer.sources.get(symbol, source.name)  # a fallback's member
+                report.sources[symbol] = answered_by
+                report.stored[symbol] = write_prices(con, symbol, frame, answered_by, (start, end))
             for symbol, failure in answer.failures.items():
                 if failure.kind == "no_data" and symbol in have and _no_sessions(symbol, *wanted[symbol]):
                     # nothing to price: the gap was a weekend or holiday, not a failure
@@ -274,12 +277,14 @@ def coverage_report(con: duckdb.DuckDBPyConnection, site_tz: str = "Asia/Shangha
             FROM mentions m JOIN articles a USING (article_id) GROUP BY m.symbol),
         px AS (
             SELECT symbol, count(*) AS price_rows, strftime(min(date), '%Y-%m-%d') AS first_price,
-                   strftime(max(date), '%Y-%m-%d') AS last_price
+                   strftime(max(date), '%Y-%m-%d') AS last_price,
+                   string_agg(DISTINCT source, ', ' ORDER BY source) AS sources
             FROM prices GROUP BY symbol)
         SELECT s.symbol, s.name, coalesce(art.articles, 0) AS articles,
                art.first_article, art.last_article,
                coalesce(px.price_rows, 0) AS price_rows, px.first_price, px.last_price,
-               c.source AS price_source, f.reason_kind AS failure, f.reason AS failure_reason,
+               coalesce(px.sources, c.source) AS price_source,
+               f.reason_kind AS failure, f.reason AS failure_reason,
                f.attempted_at AS failed_at,
                CASE WHEN px.price_rows IS NULL THEN 'no prices'
                     WHEN art.first_article < px.first_price OR art.last_article > px.last_price
