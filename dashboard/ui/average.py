@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import figures
-from dashboard.i18n import t
+from dashboard.i18n import average_sentences, t
 from dashboard.ui.coverage import TABLE_LIMIT
 from dashboard.ui.resources import (
     generation,
@@ -25,11 +25,13 @@ def average_view(state: ViewState, lang: str) -> None:
     if main_only:
         df = df[df["article_id"].isin(query("main_subject_articles", gen, state.securities[0]))]
     events = df.dropna(subset=["session"])[["symbol", "session"]]
-    caar = query("average_reaction", gen, events.reset_index(drop=True), 5, 10, 1.96, state.model)
+    result = query("average_reaction", gen, events.reset_index(drop=True), 5, 10, 0.95, state.model)
     bench = s.benchmarks.get(str(query("market_of", gen, state.securities[0])), "")
-    if caar.empty:
+    if result.empty:
         st.info(t("average_none", lang))
         return
-    labels = {k: t(k, lang) for k in ("caar", "band", "day")}
-    st.plotly_chart(figures.average_reaction_chart(caar, labels=labels), config={"displaylogo": False})
-    st.caption(t("average_caption", lang, bench=bench, n=int(caar["n"].max())))
+    labels = {k: t(k, lang) for k in ("caar", "band", "day", "events")}
+    st.plotly_chart(figures.average_reaction_chart(result, labels=labels), config={"displaylogo": False})
+    st.caption(t("average_caption", lang, bench=bench, n=result.events))
+    for line in average_sentences(result, lang):
+        st.caption(line)
