@@ -170,11 +170,15 @@ def parse_symbol(text: str) -> Security | None:
 
 # --- finding mentions --------------------------------------------------------------
 
-# A K-line image block; its content names the article's main subjects.
-EMBED_BLOCK = re.compile(r"<!--\s*EM_StockImg_Start\s*-->(.*?)<!--\s*EM_StockImg_End\s*-->", re.S)
+# A K-line image block; its content names the article's main subjects. A block left
+# open matches to the end with group 1 None, so its missing end is looked for only once
+# (the lazy scan for it would otherwise run again from every later start: quadratic).
+EMBED_BLOCK = re.compile(
+    r"<!--\s*EM_StockImg_Start\s*-->(?:(.*?)<!--\s*EM_StockImg_End\s*-->|.*)", re.S)
 _EMBED_CODE = re.compile(r'data-code="\s*([A-Za-z0-9_.]+)\|(\d+)\|')
-# Starts with a literal, so the regex engine jumps from one keytip to the next.
-_KEYTIP = re.compile(r'data-code="(\d+),([A-Za-z0-9_.]+)"[^>]*>([^<]{0,40})<')
+# Starts with a literal, so the regex engine jumps from one keytip to the next; the rest
+# of the tag is bounded (real keytips have none), else each attempt could scan to the end.
+_KEYTIP = re.compile(r'data-code="(\d+),([A-Za-z0-9_.]+)"[^>]{0,200}+>([^<]{0,40}+)<')
 _QUOTE_LINK = re.compile(
     r"quote\.eastmoney\.com/(?:unify/r/(\d+)\.([A-Za-z0-9_.]+)"
     r"|(sh|sz|bj)(\d{6})\.html|hk/(\d{5})\.html|us/([A-Za-z0-9_.]+)\.html)"

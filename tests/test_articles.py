@@ -217,3 +217,59 @@ def test_simple_front_matter_reads_like_yaml(shared_posts: Path) -> None:
     assert accepted >= 31  # every real post, and the simple synthetic cases
     assert simple_front_matter("title: a # comment") is None
     assert simple_front_matter("tags: [01024, 03690]") is None
+
+
+# What the previous (super-linear) cleaning patterns read from every real post, as hashes
+# (blake2b, 8 bytes) of the clean text and of all the fields; the posts themselves never
+# enter the repository. The linear patterns must read every one identically.
+REAL_POSTS_AS_READ_BEFORE = {
+    "finews-sample/2021-12-01-init.md": ("c88168627f13e0de", "f2788914b35a23c9"),
+    "finews-sample/2021-12-08-202112082206710723.md": ("eae538bd45d51275", "1f065f51c563d722"),
+    "finews-sample/2021-12-08-202112082206734275.md": ("2c8cdca14aa8aed3", "f41d11ae9da346c5"),
+    "finews-sample/2021-12-08-202112082206736335.md": ("0a6f56382fa3f52f", "68fb402d7a2d0ea4"),
+    "finews-sample/2021-12-08-202112082206742097.md": ("c00dda7abb2e99e0", "52cc668f74939351"),
+    "finews-sample/2021-12-08-202112082206753163.md": ("bdf9f899388d5005", "e61057d546969457"),
+    "finews-sample/2021-12-08-202112082206765596.md": ("5b94bf11cf80c2d5", "042d1e0e2c6adabd"),
+    "finews-sample/2021-12-08-202112082206778173.md": ("a89a9545525a9580", "582347c43ee31890"),
+    "finews-sample/2021-12-08-202112082206786275.md": ("159e2cf018a01249", "cd6f5b2bf43069bd"),
+    "finews-sample/2021-12-08-202112082206796814.md": ("3048b2a4a6507694", "88d268dd30a102ce"),
+    "finews-sample/2021-12-08-202112082206803113.md": ("b58270dfb111d93c", "4318425adb3ca09b"),
+    "finews-sample/2021-12-08-202112082206811771.md": ("c376239b04cb1bf4", "316f87e3190c03af"),
+    "finews-sample/2021-12-08-202112082206863017.md": ("0ebec5ba5890cee7", "5d0078a19e2bde05"),
+    "finews-sample/2021-12-08-202112082206876726.md": ("668c01924e59d9a9", "c0cba5729402d0cc"),
+    "finews-sample/2021-12-08-202112082206883363.md": ("baa9ccd44c8c624e", "f22ca2ed2cff5fff"),
+    "finews-sample/2021-12-08-202112082206884918.md": ("7a548859f3754c6a", "2068c144ffb9424f"),
+    "finews-sample/2021-12-08-202112082206885586.md": ("5a7737dd8bfb1370", "c549bfb07da650e8"),
+    "finews-sample/2021-12-08-202112082206891068.md": ("3922a2d73f7ad272", "f3431eed8155e2b9"),
+    "finews-sample/2021-12-08-202112082206891482.md": ("fa8af7ff87005160", "b1e5899617926d05"),
+    "finews-sample/2021-12-08-202112082206896857.md": ("40a828eaac3e582a", "251dab642a9743d0"),
+    "finews-sample/2021-12-08-202112082206907291.md": ("ab54e465b6cdf5ea", "45b47159713711af"),
+    "finews-sample/2021-12-08-202112082206934582.md": ("dfaa1e31b8950ef4", "a8c12164115eda9c"),
+    "finews-sample/2021-12-08-202112082206935918.md": ("6ea16b310b3199fb", "5add0da0a6ebd9ab"),
+    "finews-sample/2021-12-08-202112082206945215.md": ("5f9587c9994d3644", "d843cb48e936e697"),
+    "finews-sample/2021-12-08-202112082206954012.md": ("411a4c7588c96731", "0527d887e23488c7"),
+    "finews-sample/2022-01-07-202201072239307540.md": ("04085b5fccc2c33e", "8a23c999f4a95e93"),
+    "finews-sample/2022-05-26-202205262391921712.md": ("8439191a4e313ad7", "c1707931f1960a44"),
+    "seeds/2021-12-27-202112272227521160.md": ("ada1d6a3bb254686", "8b0cf61b57615fc3"),
+    "seeds/2021-12-29-202112292228912369.md": ("134e310ba18242c7", "69df9f53befd55b3"),
+}
+
+
+def test_every_real_post_reads_as_it_did_before_the_linear_patterns(shared_posts: Path) -> None:
+    import hashlib
+    import json
+
+    def h(text: str) -> str:
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    got = {}
+    for path in sorted(shared_posts.rglob("*.md")):
+        a = read_post(path)
+        fields = {"id": a.id, "title": a.title, "published": a.published_at.isoformat(), "cat": a.categories,
+                  "tags": a.tags, "url": a.url, "source": a.source, "digest": a.digest, "text": a.text,
+                  "dedup": a.dedup_key, "warnings": a.warnings,
+                  "mentions": [[m.security.symbol, m.how, m.name] for m in a.mentions]}
+        got[path.relative_to(shared_posts).as_posix()] = (
+            h(a.text), h(json.dumps(fields, ensure_ascii=False, sort_keys=True)))
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in REAL_POSTS_AS_READ_BEFORE.items()}
+    assert got == REAL_POSTS_AS_READ_BEFORE
