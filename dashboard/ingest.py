@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dashboard.articles import DEFAULT_MAX_BYTES, PostError, parse_post, read_bytes
+from dashboard.articles import DEFAULT_MAX_BYTES, POST_TIME_LIMIT, PostError, parse_post, read_bytes, time_limit
 from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
 from dashboard.store import Store
@@ -270,15 +270,16 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
         size, mtime = st.st_size, (-1 if st.st_mtime_ns > racy else st.st_mtime_ns)
         chash = None
         try:
-            raw = read_bytes(path, max_bytes, size)
-            chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
-            if chash == known_hash:
-                out.same += 1
-                if known_reason is not None:  # still the file that was rejected
-                    out.bad.append((path, known_reason))
-                record(path, size, mtime, chash, "same", None, None, None, None)
-                continue
-            a = parse_post(raw, path, site_tz, max_bytes)
+            with time_limit(POST_TIME_LIMIT):  # no single file may hold up the run
+                raw = read_bytes(path, max_bytes, size)
+                chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
+                if chash == known_hash:
+                    out.same += 1
+                    if known_reason is not None:  # still the file that was rejected
+                        out.bad.append((path, known_reason))
+                    record(path, size, mtime, chash, "same", None, None, None, None)
+                    continue
+                a = parse_post(raw, path, site_tz, max_bytes)
         except PostError as e:
             out.bad.append((path, str(e)))
             record(path, size, mtime, chash, "rejected", str(e), None, None, None)
