@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import random
 import shutil
+import signal
 import stat
 import tempfile
 import time
@@ -309,8 +310,15 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     return out
 
 
-def _quiet_gc() -> None:
-    """Workers allocate many short-lived objects and make no cycles: collect rarely."""
+def _worker_init() -> None:
+    """A pool worker: forked, it inherits its parent's signal handlers (a Streamlit server's
+    ignore SIGTERM in a child), so SIGTERM is made to end it again and Ctrl-C is left to the
+    parent, which terminates the pool. Workers allocate many short-lived objects and make no
+    cycles: collect rarely."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGQUIT"):
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
 
@@ -329,7 +337,7 @@ class Parser:
     def start(self) -> None:
         if self.pool is None and self.workers > 1:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            self.pool = ctx.Pool(self.workers, initializer=_quiet_gc)
+            self.pool = ctx.Pool(self.workers, initializer=_worker_init)
 
     def _pool(self) -> mp.pool.Pool:
         self.start()

@@ -192,6 +192,10 @@ class StoreBusy(RuntimeError):
     """Another process is writing the store and did not finish in time."""
 
 
+class NotAStore(RuntimeError):
+    """A DuckDB file that holds tables, but not the dashboard's: it is left untouched."""
+
+
 def _is_lock_error(e: Exception) -> bool:
     return isinstance(e, duckdb.IOException) and "lock" in str(e).lower()
 
@@ -254,7 +258,11 @@ class Store:
         """A read-only connection to the store at this code's schema: an older file is
         migrated first (a short write), so readers never meet missing columns."""
         con = self._connect(read_only=True, timeout=timeout)
-        version = stored_version(con)
+        try:
+            version = stored_version(con)
+        except BaseException:
+            con.close()
+            raise
         if version is None or version >= SCHEMA_VERSION:
             return con
         con.close()
@@ -358,10 +366,16 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 
 def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The schema version the store file was written with (None for a new file)."""
+    """The schema version the store file was written with (None for a new file).
+    Raises NotAStore for a DuckDB file that holds other tables and no dashboard's."""
     try:
         rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
     except duckdb.CatalogException:
+        others = [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND NOT temporary ORDER BY 1 LIMIT 4").fetchall()]
+        if others:
+            raise NotAStore(f"it holds the tables {', '.join(others)}, and none of the dashboard's") from None
         return None
     return int(rows[0][0]) if rows else None
 
