@@ -315,3 +315,20 @@ def test_a_one_sided_range_that_runs_backwards_falls_back(seeded_env: Store) -> 
     assert any("from='2024-06-01'" in i.value for i in at.info)
     start, end = at.sidebar.date_input(key="date_range").value
     assert start <= end and len(coverage(at)) == 2
+
+
+def test_first_start_offline_draws_a_chart_from_shipped_prices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               offline_yfinance: FakeDownload) -> None:
+    """A fresh clone, no network: the sample posts and the shipped prices give a chart with markers."""
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "fresh.duckdb"))
+    monkeypatch.delenv("DASHBOARD_POSTS", raising=False)
+    monkeypatch.setenv("DASHBOARD_FETCH_ON_START", "true")  # tries Yahoo, which is unreachable
+    at = app().run()
+    assert not at.exception
+    fig = figure(at)
+    candles = next(t for t in fig["data"] if t["type"] == "candlestick")
+    assert len(candles["x"]) > 20
+    assert markers(fig)  # the sample posts are marked on their sessions
+    with Store(tmp_path / "fresh.duckdb").read() as con:
+        symbols = {s for (s,) in con.execute("SELECT DISTINCT symbol FROM prices").fetchall()}
+    assert {"3690.HK", "1024.HK", "^HSI"} <= symbols

@@ -14,9 +14,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import coverage, figures, reactions
-from dashboard.config import Settings, load_settings
+from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
+from dashboard.prices.demo import import_demo_prices
 from dashboard.store import Generation, Snapshot, Store, StoreBusy
+
+SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
 
 
 class SnapshotHolder:
@@ -147,6 +150,11 @@ def bootstrap() -> Bootstrap:
         if s.posts_dir.is_dir():
             try:
                 result.ingested = _ingest(s.posts_dir, s, store)
+            except StoreBusy as e:
+                result.errors.append(str(e))
+        if s.posts_dir.resolve() == SAMPLE_POSTS:  # the sample's prices, so charts show offline too
+            try:
+                import_demo_prices(store, benchmarks=s.benchmarks)
             except StoreBusy as e:
                 result.errors.append(str(e))
         if s.fetch_on_start:
