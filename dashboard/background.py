@@ -54,7 +54,7 @@ _shutting_down = threading.Event()
 class Status:
     """What a child reported: its phase, the reports of what it did, and its failures."""
 
-    phase: str = "starting"  # starting | ingesting | fetching | done | stopped
+    phase: str = "starting"  # starting | ingesting | importing | fetching | done | stopped | failed
     progress: tuple[int, int] | None = None  # files parsed of files to parse
     ingested: Any = None  # an ingest.IngestReport
     fetched: Any = None  # a prices.cache.FetchReport
@@ -183,11 +183,12 @@ def _park() -> None:
 
 
 def start(settings: Settings, folder: Path | None = None, fetch: bool = False,
-          symbols: list[str] | None = None, force: bool = False) -> Work:
-    """Start a child that ingests ``folder`` (when given), then fetches prices (when
-    ``fetch``: for ``symbols``, or every security in the store and its benchmarks)."""
+          symbols: list[str] | None = None, force: bool = False, demo_prices: bool = False) -> Work:
+    """Start a child that ingests ``folder`` (when given), imports the shipped sample prices
+    into a store without prices (``demo_prices``), then fetches prices (when ``fetch``: for
+    ``symbols``, or every security in the store and its benchmarks)."""
     job = {"settings": _settings_to_json(settings), "folder": None if folder is None else str(folder),
-           "fetch": fetch, "symbols": symbols, "force": force}
+           "fetch": fetch, "symbols": symbols, "force": force, "demo_prices": demo_prices}
     workdir = Path(tempfile.mkdtemp(prefix="dashboard-background-"))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(PROJECT_ROOT)) if p)
@@ -207,13 +208,14 @@ def start(settings: Settings, folder: Path | None = None, fetch: bool = False,
     return work
 
 
-def start_first_run(settings: Settings) -> Work | None:
-    """The app's first start: ingest the configured posts folder, then fetch what prices it
-    can (when ``fetch_on_start``). None when there is nothing to do."""
+def start_first_run(settings: Settings, demo_prices: bool = False) -> Work | None:
+    """The app's first start: ingest the configured posts folder, import the sample prices
+    (``demo_prices``), then fetch what prices it can (when ``fetch_on_start``). None when
+    there is nothing to do."""
     folder = settings.posts_dir if settings.posts_dir.is_dir() else None
-    if folder is None and not settings.fetch_on_start:
+    if folder is None and not settings.fetch_on_start and not demo_prices:
         return None
-    return start(settings, folder, fetch=settings.fetch_on_start)
+    return start(settings, folder, fetch=settings.fetch_on_start, demo_prices=demo_prices)
 
 
 def stop_all(grace: float = STOP_GRACE) -> None:
@@ -329,6 +331,10 @@ def _run(job: dict[str, Any], status_path: Path) -> int:
             status.ingested = step("ingesting", lambda: ingest_folder(
                 _store(settings), job["folder"], settings.site_timezone, max_bytes=settings.max_post_bytes,
                 benchmarks=settings.benchmarks, progress=progress))
+        if job.get("demo_prices"):
+            from dashboard.prices.demo import import_demo_prices
+
+            step("importing", lambda: import_demo_prices(_store(settings), benchmarks=settings.benchmarks))
         if job["fetch"]:
             status.fetched = step("fetching", lambda: fetch_prices(settings, job["symbols"], job["force"]))
         status.phase = "done"
