@@ -15,6 +15,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -130,13 +131,26 @@ def explain(exc: BaseException, store: str | os.PathLike[str] | None = None) -> 
                    "Something went wrong; the details are in the server's log.", expected=False)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (as logging's last resort does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def log_to_stderr(verbose: bool = False) -> None:
-    """Send the ``dashboard`` logger to stderr: warnings, or with ``verbose`` everything,
-    tracebacks included. Once per process (a second call only changes the level)."""
+    """Send the ``dashboard`` logger to stderr: warnings and errors (with their tracebacks),
+    or with ``verbose`` everything. Once per process (a later call only sets the level)."""
     log.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if not any(getattr(h, "_dashboard", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._dashboard = True  # type: ignore[attr-defined]
         log.addHandler(handler)
-        log.propagate = False
