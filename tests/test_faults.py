@@ -114,8 +114,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB file system of its own (a tmpfs mount)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True,
-                             text=True) if shutil.which("mount") else None
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                             capture_output=True, text=True) if shutil.which("mount") else None
     if mounted is None or mounted.returncode != 0:
         why = mounted.stderr.strip() if mounted is not None else "no mount command"
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {why}")
@@ -244,7 +244,8 @@ def test_a_bug_on_a_page_is_a_sentence_and_a_logged_traceback(real_store: Path, 
     assert at.error[0].value == "Something went wrong; the details are in the server's log."
 
 
-def test_the_app_on_a_full_disk_says_so(small_disk: Path, monkeypatch: pytest.MonkeyPatch, app_env: None) -> None:
+def test_the_app_on_a_full_disk_says_so(small_disk: Path, monkeypatch: pytest.MonkeyPatch,
+                                        app_env: None) -> None:
     """The first start's ingest (in its child process) meets the full disk: the page says so."""
     db = small_disk / "store.duckdb"
     monkeypatch.setenv("DASHBOARD_POSTS", str(need_shared("posts", "finews-sample")))

@@ -234,11 +234,9 @@ def store_is_whole(path: Path) -> None:
         con.execute("INSERT INTO meta VALUES ('shutdown-test', 'ok') ON CONFLICT (key) DO NOTHING")
 
 
-@pytest.fixture(scope="module")
-def big_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from benchmarks.corpus import write_corpus
-
-    return write_corpus(tmp_path_factory.mktemp("corpus") / "posts", 20_000)
+@pytest.fixture
+def big_folder(corpus_20k: Path) -> Path:
+    return corpus_20k
 
 
 @pytest.fixture
