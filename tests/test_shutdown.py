@@ -216,6 +216,7 @@ def stop_and_check(srv: Server, store: Path) -> float:
         s.bind(("127.0.0.1", srv.port))
     assert "Traceback" not in out, out[-3000:]
     store_is_whole(store)
+    print(f"exit {took:.2f} s after SIGTERM")
     return took
 
 
@@ -312,3 +313,37 @@ def test_a_killed_server_leaves_no_background_work(tmp_path: Path, big_folder: P
         wait_for("the background work to stop", lambda: not alive(work), timeout=EXIT_WITHIN)
         assert not listening(srv.port)
     store_is_whole(db)
+
+
+APP_THEN_EXIT = """
+import sys, time
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+at.query_params.update({"s": "3690.HK"})
+at.run()
+assert not at.exception, at.exception
+print("page done", flush=True)
+time.sleep(float(sys.argv[2]))  # then exit, the start-up fetch still in yfinance or just past it
+"""
+
+
+def test_a_process_running_the_app_exits_cleanly_mid_fetch(tmp_path: Path, seeded: Path) -> None:
+    """The AppTest crash: the start-up fetch, in a thread, was inside yfinance when the process
+    exited and went on into DuckDB while Python finalized (exit 134, "terminate called ...").
+    Exits at moments around the end of a 2 s fetch; each must be clean, and leave nothing."""
+    script = tmp_path / "app_then_exit.py"
+    script.write_text(APP_THEN_EXIT)
+    env = {**os.environ, "DASHBOARD_DB": str(seeded), "DASHBOARD_POSTS": str(need_shared("posts", "seeds")),
+           "DASHBOARD_FETCH_ON_START": "true", "FAKE_YFINANCE_DELAY": "2.0",
+           "FAKE_YFINANCE_CALLS": str(tmp_path / "calls.jsonl"),
+           "PYTHONPATH": os.pathsep.join([str(FAKE_YFINANCE), str(ROOT)])}
+    env.pop("DASHBOARD_HOSTED", None)
+    for after in (1.7, 1.9, 2.0, 2.1, 2.3):
+        proc = subprocess.Popen([sys.executable, str(script), str(ROOT / "app.py"), str(after)], env=env,
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and "terminate called" not in err, (after, proc.returncode, err[-2000:])
+        assert "page done" in out
+        assert not background_of(proc.pid)
+    store_is_whole(seeded)
+
