@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,80 +18,9 @@ from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
 from dashboard.prices.demo import import_demo_prices
 from dashboard.securities import SecurityIndex
-from dashboard.store import Generation, Snapshot, Store, StoreBusy
+from dashboard.store import Generation, ReadView, Store, StoreBusy
 
 SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
-
-
-class SnapshotHolder:
-    """The app's read view of the store: one snapshot, re-taken when the file changes.
-
-    Readers hold a snapshot for the length of a query (``reading()``); a snapshot replaced by a
-    newer one is closed, and its copy deleted, as soon as its last reader is done, so at most
-    one copy outlives a change, and only while a query on it is running."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-        self._current: Snapshot | None = None
-        self._readers: dict[int, int] = {}  # id(snapshot) -> queries running on it
-        self._retired: dict[int, Snapshot] = {}
-        self.busy = False
-
-    def current(self) -> Snapshot:
-        generation = self.store.generation()
-        snap = self._current
-        if snap is not None and snap.generation == generation:
-            return snap
-        with self._lock:
-            if self._current is None or self._current.generation != generation:
-                try:
-                    fresh = self.store.snapshot(timeout=0 if self._current is not None else 30)
-                    self.busy = False
-                except StoreBusy:
-                    if self._current is None:
-                        raise
-                    self.busy = True  # a writer holds the store: keep serving the last snapshot
-                    return self._current
-                old, self._current = self._current, fresh
-                if old is not None:
-                    self._retire(old)
-            return self._current
-
-    def _retire(self, snap: Snapshot) -> None:
-        if self._readers.get(id(snap), 0):
-            self._retired[id(snap)] = snap  # closed by its last reader
-        else:
-            snap.close()
-
-    @contextmanager
-    def reading(self) -> Iterator[Snapshot]:
-        """The current snapshot, kept open until the block ends."""
-        with self._lock:
-            snap = self._current
-        if snap is None or snap.generation != self.store.generation():
-            snap = self.current()
-        with self._lock:
-            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
-        try:
-            yield snap
-        finally:
-            with self._lock:
-                left = self._readers[id(snap)] - 1
-                if left:
-                    self._readers[id(snap)] = left
-                else:
-                    del self._readers[id(snap)]
-                    retired = self._retired.pop(id(snap), None)
-                    if retired is not None:
-                        retired.close()
-
-    def close(self) -> None:
-        with self._lock:
-            for snap in [self._current, *self._retired.values()]:
-                if snap is not None:
-                    snap.close()
-            self._current, self._retired = None, {}
 
 
 @st.cache_resource(show_spinner=False)
@@ -102,9 +29,10 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def snapshots() -> SnapshotHolder:
+def snapshots() -> ReadView:
+    """The app's read view of the store (the file itself; a copy only while a writer works)."""
     s = settings()
-    return SnapshotHolder(Store(s.db_path, lock_timeout=s.lock_timeout))
+    return ReadView(Store(s.db_path, lock_timeout=s.lock_timeout))
 
 
 _last_generation: list[Generation] = []  # the generation the caches hold, for every session
