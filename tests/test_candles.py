@@ -215,3 +215,31 @@ def test_daily_price_rows_work_as_candles(con) -> None:
 def test_calendar_gaps_are_weekday_holidays(con) -> None:
     dec = C.candles(con, "3690.HK", date(2021, 12, 1), date(2021, 12, 31), "day")
     assert C.calendar_gaps(dec) == ["2021-12-27"]
+
+
+def test_gaps_in_a_row_and_no_prices_at_all(store: Store) -> None:
+    """A row without open/high/low (some exports have them) still draws from its close; a
+    security or range without prices gives no candles, no summary and no markers."""
+    from dashboard.prices import ensure_securities, write_prices
+
+    days = pd.to_datetime(["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-11"]).date
+    frame = pd.DataFrame({"open": [10.0, np.nan, 11.0, 12.0], "high": [11.0, np.nan, 12.0, 12.5],
+                          "low": [9.5, np.nan, 10.5, 11.5], "close": [10.5, 10.8, 11.5, 12.2],
+                          "adj_close": [10.5, 10.8, 11.5, 12.2], "volume": [100.0, np.nan, 300.0, 400.0]},
+                         index=pd.Index(days, name="date"))
+    with store.write() as c:
+        ensure_securities(c, ["0001.HK"])
+        write_prices(c, "0001.HK", frame, "test", (days[0], days[-1]))
+    with store.read() as c:
+        day = C.candles(c, "0001.HK", None, None, "day")
+        assert list(day["open"]) == [10.0, 10.8, 11.0, 12.0] and day["volume"].iloc[1] == 0
+        assert day["high"].iloc[1] == day["low"].iloc[1] == 10.8
+        week = C.candles(c, "0001.HK", None, None, "week")
+        assert list(week["open"]) == [10.0, 12.0] and list(week["high"]) == [12.0, 12.5]
+        assert list(week["volume"]) == [400.0, 400.0] and list(week["sessions"]) == [3, 1]
+        s = C.range_summary(c, "0001.HK", date(2024, 3, 5), None)
+        assert s is not None and s.base_close == 10.5 and s.high == 12.5 and s.sessions == 3
+        empty = C.candles(c, "0001.HK", date(2025, 1, 1), date(2025, 2, 1), "auto", (5,))
+        assert empty.empty and "ma5" in empty.columns
+        assert C.range_summary(c, "9999.HK") is None
+        assert C.markers_for(empty, coverage.session_markers(c, "0001.HK", None, None, SITE_TZ)).empty

@@ -245,3 +245,11 @@ def test_returns_coloured_by_sign() -> None:
 def test_article_count_words() -> None:
     assert [figures.article_count(n, "en") for n in (1, 2)] == ["1 article", "2 articles"]
     assert [figures.article_count(n, "zh") for n in (1, 12)] == ["1 篇", "12 篇"]
+
+
+def test_no_candles_still_make_a_figure(con) -> None:
+    empty = C.candles(con, "3690.HK", date(2030, 1, 1), date(2030, 2, 1), "auto", (5,))
+    markers = coverage.session_markers(con, "3690.HK", None, None, SITE_TZ)
+    d = spec(figures.price_chart(empty, markers, title="t", labels=LABELS))
+    assert [t["type"] for t in d["data"]] == ["candlestick", "scatter", "bar"]  # no markers trace
+    assert spec(figures.price_charts([], labels=LABELS))["data"] == []
