@@ -28,9 +28,11 @@ BENCHMARK_LINE = "#555555"
 FONT = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, Source Han Sans SC, sans-serif"
 
 
-def _hover_lines(lines: list[str], limit: int = 8) -> str:
+def _hover_lines(lines: list[str], limit: int = 8, total: int | None = None) -> str:
+    """Up to ``limit`` lines, and how many more of ``total`` (default: all the lines given)."""
+    total = len(lines) if total is None else total
     shown = [line if len(line) <= 70 else line[:69] + "…" for line in lines[:limit]]
-    more = f"<br>+{len(lines) - limit}" if len(lines) > limit else ""
+    more = f"<br>+{total - len(shown)}" if total > len(shown) else ""
     return "<br>".join(shown) + more
 
 
@@ -89,15 +91,26 @@ def _period_text(first: pd.Timestamp, last: pd.Timestamp) -> str:
 
 
 def _marker_hover(row: pd.Series, lang: str, limit: int = 8) -> str:
+    """The marker's sessions and how many articles, then their headlines, at most ``limit``
+    lines in all (session headings included); the rest are counted."""
     when = _period_text(row["first_session"], row["last_session"])
     head = f"<b>{when}</b> · {article_count(row['articles'], lang)}"
     if len(row["sessions"]) == 1:
-        return head + "<br>" + _hover_lines(list(row["lines"][0]), limit)
-    lines: list[str] = []
-    for session, n, part in zip(row["sessions"], row["counts"], row["lines"], strict=True):
-        lines.append(f"<b>{pd.Timestamp(session):%Y-%m-%d}</b> · {article_count(n, lang)}")
-        lines += list(part)
-    return head + "<br>" + _hover_lines(lines, limit + len(row["sessions"]))
+        return head + "<br>" + _hover_lines(list(row["lines"][0]), limit, total=int(row["counts"][0]))
+    # Headings for up to half the budget's sessions, the other lines shared out in turn.
+    listed = min(len(row["sessions"]), max(1, limit // 2))
+    parts = [list(p) for p in row["lines"][:listed]]
+    take, room = [0] * listed, limit - listed
+    while room > 0 and any(take[i] < len(parts[i]) for i in range(listed)):
+        for i in range(listed):
+            if room > 0 and take[i] < len(parts[i]):
+                take[i], room = take[i] + 1, room - 1
+    out: list[str] = []
+    for session, n, part, k in zip(row["sessions"], row["counts"], parts, take, strict=False):
+        out.append(f"<b>{pd.Timestamp(session):%Y-%m-%d}</b> · {article_count(n, lang)}")
+        out += [line if len(line) <= 70 else line[:69] + "…" for line in part[:k]]
+    left = int(row["articles"]) - sum(take)
+    return head + "<br>" + "<br>".join(out) + (f"<br>+{left}" if left > 0 else "")
 
 
 def _holds(row: pd.Series, day: date | None) -> bool:
@@ -363,8 +376,8 @@ def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[
                 marker={"symbol": symbol_shape, "size": size, "color": col, "line": {"color": "white", "width": 1}},
                 name=labels["shared"] if flag else labels["news"], showlegend=bool(flag and k == 0),
                 hovertext=[f"<b>{d:%Y-%m-%d}</b> {names.get(symbol, symbol)}<br>"
-                           + _hover_lines(list(both if flag else a))
-                           for d, both, a in zip(at[pick], rows["shared_titles"], rows["titles"], strict=True)],
+                           + _hover_lines(list(ts if flag else a))
+                           for d, ts, a in zip(at[pick], rows["shared_titles"], rows["titles"], strict=True)],
                 hoverinfo="text"))
     fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee",
                      title_text=labels["change"])

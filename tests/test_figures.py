@@ -253,3 +253,22 @@ def test_no_candles_still_make_a_figure(con) -> None:
     d = spec(figures.price_chart(empty, markers, title="t", labels=LABELS))
     assert [t["type"] for t in d["data"]] == ["candlestick", "scatter", "bar"]  # no markers trace
     assert spec(figures.price_charts([], labels=LABELS))["data"] == []
+
+
+def test_hover_lists_at_most_eight_lines_and_counts_the_rest(con) -> None:
+    """session_markers lists the first headlines of a session (coverage.HOVER_LINES) and counts
+    them all; a merged marker's hover shares the same budget between its sessions' headings
+    and headlines."""
+    week = C.candles(con, "3690.HK", date(2021, 12, 1), date(2021, 12, 31), "week")
+    sessions = pd.DataFrame({"session": [date(2021, 12, 28), date(2021, 12, 29)], "articles": [12, 3],
+                             "lines": [[f"a{k}" for k in range(8)], ["b0", "b1", "b2"]],
+                             "article_ids": [[f"a{k}" for k in range(12)], ["b0", "b1", "b2"]]})
+    d = spec(figures.price_chart(week, sessions, title="t", labels=LABELS))
+    (news,) = traces(d, "scatter", "markers+text")
+    lines = news["hovertext"][0].split("<br>")
+    assert lines[0] == "<b>2021-12-28 – 12-29</b> · 15 articles" and news["text"] == ["15"]
+    assert lines[1:] == ["<b>2021-12-28</b> · 12 articles", "a0", "a1", "a2",
+                         "<b>2021-12-29</b> · 3 articles", "b0", "b1", "b2", "+9"]
+    one = spec(figures.price_chart(week, sessions.iloc[:1], title="t", labels=LABELS))
+    (news,) = traces(one, "scatter", "markers+text")
+    assert news["hovertext"][0].split("<br>")[1:] == [f"a{k}" for k in range(8)] + ["+4"]
