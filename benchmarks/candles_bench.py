@@ -1,7 +1,7 @@
 """What a long chart costs: reading the candles, building the figure, and its JSON (what the
 browser is sent), for 5 years of real daily prices (3690.HK, 2020-01 .. 2025-05).
 
-    python benchmarks/candles_bench.py [--repeat 15] [--big-store PATH]
+    python benchmarks/candles_bench.py [--repeat 15] [--many 3000] [--big-store PATH]
 
 Baseline, measured in the same run: main's figures.price_chart on the daily rows
 (coverage.price_history), as the app draws a 5-year range today. ``--big-store`` (a copy is
@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/candles-bench"))
     parser.add_argument("--big-store", type=Path)
+    parser.add_argument("--many", type=int, default=0,
+                        help="also time the reads among N more securities' prices (copies of 3690.HK's)")
     args = parser.parse_args()
 
     from dashboard import candles as C
@@ -148,6 +150,28 @@ def main() -> None:
         line("  candles query", q, None)
         line("  price_chart", f, None)
         line("  to_json", j, None)
+
+    if args.many:
+        many = args.dir / f"many-{args.many}.duckdb"
+        if not many.exists():
+            shutil.copy(db, many)
+            with Store(many).write() as con:
+                con.execute("""
+                    INSERT INTO prices SELECT 'S' || lpad(i::VARCHAR, 6, '0'), date, open, high, low, close,
+                           adj_close, volume, source, fetched_at
+                    FROM prices, range($n) t(i) WHERE symbol = '3690.HK' ORDER BY i, date
+                """, {"n": args.many})
+        with Store(many).read() as con:
+            rows = con.execute("SELECT count(*) FROM prices").fetchall()[0][0]
+            print(f"among {args.many:,} more securities ({rows:,} price rows):")
+            for interval in ("auto", "day"):
+                q, c = timed(lambda: C.candles(con, "3690.HK", START, END, interval, (5, 20, 60)),
+                             args.repeat)
+                line(f"  candles {interval} +MA", q, None, f"{len(c)} candles")
+            q, _ = timed(lambda: C.range_summary(con, "3690.HK", START, END), args.repeat)
+            line("  range_summary", q, None)
+            q, _ = timed(lambda: coverage.price_history(con, "3690.HK", START, END), args.repeat)
+            line("  price_history (main's read)", q, None)
 
     if args.big_store:
         with tempfile.TemporaryDirectory() as tmp:
