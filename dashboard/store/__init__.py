@@ -8,11 +8,12 @@ from dashboard.store.duckdb import (
     SCHEMA_VERSION,
     Generation,
     NotAStore,
+    ReadView,
     Snapshot,
     Store,
     StoreBusy,
     ensure_schema,
 )
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "NotAStore", "Snapshot", "Store", "StoreBusy",
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "NotAStore", "ReadView", "Snapshot", "Store", "StoreBusy",
            "ensure_schema"]
