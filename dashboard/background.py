@@ -84,7 +84,8 @@ class Work:
             return True
         try:
             return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
-        except ChildProcessError:
+        except ChildProcessError:  # reaped by someone else: its pid is no longer ours to signal
+            self.proc.returncode = -1
             return True
 
     @property

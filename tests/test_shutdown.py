@@ -43,8 +43,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state) of every process."""
+Proc = tuple[int, int]  # pid, start time: a pid alone may name another process once reused
+
+
+def _processes() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, state, start time) of every process."""
     out = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -54,14 +57,14 @@ def _processes() -> dict[int, tuple[int, str]]:
                 rest = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[int(entry.name)] = (int(rest[1]), rest[0])
+        out[int(entry.name)] = (int(rest[1]), rest[0], int(rest[19]))
     return out
 
 
-def descendants(pid: int) -> set[int]:
+def descendants(pid: int) -> set[Proc]:
     procs = _processes()
     children: dict[int, list[int]] = {}
-    for p, (ppid, _) in procs.items():
+    for p, (ppid, _, _) in procs.items():
         children.setdefault(ppid, []).append(p)
     found, todo = set(), [pid]
     while todo:
@@ -69,15 +72,15 @@ def descendants(pid: int) -> set[int]:
             if c not in found:
                 found.add(c)
                 todo.append(c)
-    return found
+    return {(p, procs[p][2]) for p in found}
 
 
-def alive(pids: set[int]) -> set[int]:
+def alive(seen: set[Proc]) -> set[Proc]:
     procs = _processes()
-    return {p for p in pids if p in procs and procs[p][1] != "Z"}
+    return {(p, t) for p, t in seen if p in procs and procs[p][2] == t and procs[p][1] != "Z"}
 
 
-def background_of(server_pid: int) -> set[int]:
+def background_of(server_pid: int) -> set[Proc]:
     """Processes of the server's background work, found by their command line (the child
     and its forked pool workers carry the server's pid as their last argument)."""
     out = set()
@@ -90,7 +93,8 @@ def background_of(server_pid: int) -> set[int]:
             continue
         if b"dashboard.background" in argv and str(server_pid).encode() in argv:
             out.add(int(entry.name))
-    return alive(out)
+    procs = _processes()
+    return alive({(p, procs[p][2]) for p in out if p in procs})
 
 
 def listening(port: int) -> bool:
@@ -111,7 +115,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
-    seen: set[int] = field(default_factory=set)  # every descendant seen while it ran
+    seen: set[Proc] = field(default_factory=set)  # every descendant seen while it ran
     pages: list[Any] = field(default_factory=list)  # open websockets
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -178,7 +182,7 @@ def running_server(tmp: Path, db: Path, posts: Path, *, fetch: bool = False, yah
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for pid in alive(srv.seen | background_of(proc.pid)):  # never leave one to later tests
+        for pid, _ in alive(srv.seen | background_of(proc.pid)):  # never leave one to later tests
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
