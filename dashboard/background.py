@@ -209,6 +209,15 @@ def start(settings: Settings, folder: Path | None = None, fetch: bool = False,
     return work
 
 
+def run(settings: Settings, folder: Path | None = None, fetch: bool = False, symbols: list[str] | None = None,
+        force: bool = False) -> Status:
+    """Do the same work and wait for it (a page's "Ingest" or "Fetch prices" button): the
+    server itself then never forks a pool or writes the store, so it can always stop."""
+    work = start(settings, folder, fetch=fetch, symbols=symbols, force=force)
+    work.wait()
+    return work.status()
+
+
 def start_first_run(settings: Settings, demo_prices: bool = False) -> Work | None:
     """The app's first start: ingest the configured posts folder, import the sample prices
     (``demo_prices``), then fetch what prices it can (when ``fetch_on_start``). None when
