@@ -297,16 +297,21 @@ class _Stopped(BaseException):
 
 def _write_status(path: Path, status: Status) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_status_to_json(status), ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(_status_to_json(status), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:  # the folder is gone (the server is), or the disk is full: say it to the log
+        log.warning("could not write the background status %s: %s", path, e)
 
 
-def _watch_parent(server: int) -> None:
-    """Stop when the server is gone (we are handed to another parent), even after kill -9.
-    (Not by reading a pipe: a pool worker forked while this thread held stdin's lock would
-    hang on it for ever.)"""
+def _watch_parent(server: int, status_path: Path) -> None:
+    """Stop when the server is gone (we are handed to another parent), even after kill -9,
+    and take the status folder along: nobody will read it. (Not by reading a pipe: a pool
+    worker forked while this thread held stdin's lock would hang on it for ever.)"""
     while os.getppid() == server:
         time.sleep(0.25)
+    if status_path.parent.name.startswith("dashboard-background-"):
+        shutil.rmtree(status_path.parent, ignore_errors=True)
     _signal_group(os.getpgrp(), signal.SIGTERM)
     time.sleep(STOP_GRACE)
     _signal_group(os.getpgrp(), signal.SIGKILL)
@@ -394,7 +399,8 @@ def _child_main(argv: list[str]) -> int:
         server = int(argv[1])
         if os.getppid() != server:
             return 0  # the server went away before we started
-        threading.Thread(target=_watch_parent, args=(server,), name="watch-server", daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(server, Path(argv[0])), name="watch-server",
+                         daemon=True).start()
         job = sys.stdin.buffer.read()
         code = _run(json.loads(job), Path(argv[0]))
     except _Stopped:
