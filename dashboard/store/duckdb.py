@@ -398,25 +398,32 @@ class Snapshot:
     opened read-only; safe to query from several threads."""
 
     def __init__(self, path: Path, generation: Generation, copy: bool = True,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+                 con: duckdb.DuckDBPyConnection | None = None, lazy: bool = False) -> None:
         self.path = path
         self.generation = generation
         self.copy = copy
-        self._con = con if con is not None else duckdb.connect(str(path), read_only=True)
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._con_lock = threading.Lock()
+        self._con = con if con is not None or lazy else duckdb.connect(str(path), read_only=True)
         self._closed = False
         atexit.register(self.close)
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        # opened on first use: a copy made by the read view's watcher thread is opened by the
+        # thread that queries it, so that thread never calls into DuckDB itself
+        with self._con_lock:
+            if self._con is None:
+                self._con = duckdb.connect(str(self.path), read_only=True)
+            return self._con
+
     def query(self, sql: str, params: Any = None) -> pd.DataFrame:
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
-            cur.execute("SET TimeZone = 'UTC'")
             return cur.execute(sql, params).df()
         finally:
             cur.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._con.cursor()
+        cur = self._connection().cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
 
@@ -425,7 +432,8 @@ class Snapshot:
             return
         self._closed = True
         try:
-            self._con.close()
+            if self._con is not None:
+                self._con.close()
         finally:
             if self.copy:
                 shutil.rmtree(self.path.parent, ignore_errors=True)
@@ -471,15 +479,15 @@ class ReadView:
             con.close()
 
     def _copy_of(self, generation: Generation) -> Snapshot:
-        """A copy of the store file; the caller holds a connection to it for the length of the
-        copy, so no writer can change it meanwhile."""
+        """A copy of the store file (opened when first queried); the caller holds a connection
+        to it for the length of the copy, so no writer can change it meanwhile."""
         tmpdir = Path(tempfile.mkdtemp(prefix="dashboard-snapshot-"))
         copy = tmpdir / self.store.path.name
         shutil.copyfile(self.store.path, copy)
         wal = self.store.path.with_name(self.store.path.name + ".wal")
         if wal.exists():
             shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
-        return Snapshot(copy, generation)
+        return Snapshot(copy, generation, lazy=True)
 
     def current(self) -> Snapshot:
         with self._lock:
@@ -499,6 +507,16 @@ class ReadView:
             self._replace(fresh)
             self._watch()
             return fresh
+
+    def refresh(self, wait: float = 10.0) -> Snapshot:
+        """The store's latest state, waiting up to ``wait`` seconds for a writer that holds it
+        (after the app's own write, so what the user just did shows, not the state before)."""
+        deadline = time.monotonic() + wait
+        snap = self.current()
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.1)
+            snap = self.current()
+        return snap
 
     def _replace(self, fresh: Snapshot) -> None:
         old, self._current = self._current, fresh
