@@ -1,0 +1,760 @@
+"""Dashboard speed in a real browser (issue 9): chromium driven by Playwright, a fresh
+``streamlit run app.py`` server per run, tried as a new user would.
+
+    python benchmarks/browser_bench.py [--sizes 100000 1000000] [--runs 3] [--dir /work/bench]
+                                       [--db STORE] [--keyword 银行] [--rebuild] [--json]
+                                       [--steps load switch dates keyword queries changes]
+
+Stores: the synthetic corpus DIR/corpus-N (benchmarks/corpus.py) ingested, then the 94 real
+price CSVs of ../shared/prices imported; built once and kept as DIR/browser-N-KEY.duckdb, KEY
+a hash of the code that decides what a store holds (dashboard/store/, ingest.py), so a schema
+change builds a new one. ``--db`` measures a given store instead (one size).
+
+Rows (each browser row: 3 runs, min/median/max; "drawn" = at least one candlestick trace
+rendered, the coverage table present, no stale element and the app not running):
+  load      page load until the chart and the table are drawn, versus a floor measured in the
+            same run: benchmarks/minimal_app.py, one Plotly candlestick of the same prices.
+  switch    in the "Securities" multiselect, add the second most covered security (until the
+            table lists both), then remove the first (until the new chart and table are drawn):
+            the sum, and each step. (Emptying the selection brings the default back, so a user
+            cannot remove first.)
+  dates     type a later start year in the date range; timed from leaving the field.
+  keyword   type a keyword, Enter, until the table changes; and the query alone
+            (coverage.related_coverage with keyword=..., on the store).
+  queries   related_coverage, session_markers, facets as the first paint calls them, on a
+            read-only connection: the first call (cold) and three more (warm).
+  changes   with the app open, 5 small writes (``prices import`` of one CSV, in another
+            process), each followed by a rerun in the browser: snapshot copies the server
+            keeps (under its own TMPDIR), their size, and the server's RSS before and after.
+
+The selectors, labels and user actions are at the top of this file: adapt them when the UI
+changes. Needs Debian's chromium (/usr/bin/chromium) and the playwright package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED_PRICES = ROOT.parent / "shared" / "prices"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# A cold 1M page load may take a while; a hang still ends the run.
+TIMEOUT_MS = int(os.environ.get("BENCH_TIMEOUT_MS", 180_000))
+
+# --- what the benchmark looks for in the page: adapt here when the UI changes -------------
+
+SELECTORS = {
+    "app": '[data-testid="stApp"]',            # carries data-test-script-state
+    "script_state": "data-test-script-state",  # initial | running | notRunning | rerunRequested ...
+    "status_running": '[data-testid="stStatusWidgetRunningIcon"]',
+    "stale": '[data-stale="true"]',            # an element container left from the previous run
+    "chart": '[data-testid="stPlotlyChart"]',
+    "plot": ".js-plotly-plot",                 # plotly's graph div: _fullData holds the traces
+    "candles": ".boxlayer path",               # plotly draws candlesticks as boxes
+    "table": '[data-testid="stDataFrame"]',
+    "grid": 'table[role="grid"]',              # glide-data-grid's accessible table: aria-rowcount
+    "neutral": '[data-testid="stMainBlockContainer"]',  # clicked in its top padding to leave a field
+}
+LABELS = {  # English UI (the browser context's locale is en-US)
+    "securities": "Securities",                            # the sidebar multiselect's combobox
+    "remove": "Remove",                                    # its tags' remove buttons: "Remove <label>"
+    "start_year": "year, Date range start date",          # the date range's first segment
+    "keyword": "Keyword in headline or text",
+}
+
+# What the page shows, in one pass: is the app idle, what candlesticks and tables are drawn.
+PAGE_STATE_JS = """(sel) => {
+  const app = document.querySelector(sel.app);
+  const state = app ? app.getAttribute(sel.script_state) : null;
+  const live = e => !e.closest(sel.stale);
+  const candles = [];
+  for (const chart of [...document.querySelectorAll(sel.chart)].filter(live)) {
+    const gd = chart.querySelector(sel.plot);
+    if (!gd || !gd._fullData) continue;
+    const drawn = gd.querySelectorAll(sel.candles).length;
+    const title = gd.layout && gd.layout.title ? String(gd.layout.title.text || '') : '';
+    for (const t of gd._fullData) {
+      if (t.type !== 'candlestick' || t.visible === false || !t._length) continue;
+      candles.push({title, n: t._length, x0: String(t.x[0]), x1: String(t.x[t._length - 1]),
+                    c0: t.close ? Number(t.close[0]) : null, drawn});
+    }
+  }
+  const tables = [...document.querySelectorAll(sel.table)].filter(live).map(t => {
+    const g = t.querySelector(sel.grid);
+    if (!g) return null;
+    const first = [...g.querySelectorAll('tbody tr:first-child td')].map(td => td.textContent).join('|');
+    return {rows: Number(g.getAttribute('aria-rowcount')), first};
+  });
+  return {state, idle: state === 'notRunning' && !document.querySelector(sel.status_running),
+          stale: document.querySelectorAll(sel.stale).length, candles, tables,
+          runs: window.__bench ? window.__bench.runs : null};
+}"""
+
+# True once the page is drawn and idle and each part named in `change` differs from `before`.
+DRAWN_JS = """([sel, needTable, change, before]) => {
+  const s = (%s)(sel);
+  if (!s.idle || s.stale) return false;
+  if (!s.candles.some(c => c.drawn > 0)) return false;
+  if (needTable && !s.tables.some(t => t)) return false;
+  const parts = {candles: JSON.stringify(s.candles.map(({drawn, ...c}) => c)),
+                 tables: JSON.stringify(s.tables)};
+  for (const p of change) if (parts[p] === before[p]) return false;
+  return parts;
+}""" % PAGE_STATE_JS
+
+# Counts script runs (a rerun may change nothing visible, e.g. after a store change).
+RUN_COUNTER_JS = """(sel) => {
+  if (window.__bench) return;
+  window.__bench = {runs: 0};
+  const app = document.querySelector(sel.app);
+  new MutationObserver(() => {
+    if (app.getAttribute(sel.script_state) === 'running') window.__bench.runs++;
+  }).observe(app, {attributes: true, attributeFilter: [sel.script_state]});
+}"""
+
+
+class NotDrawn(RuntimeError):
+    """The page did not reach the awaited state: what it showed instead, and a screenshot."""
+
+
+def _explain(page: Any, what: str, e: Exception) -> NotDrawn:
+    shot = ROOT / "benchmarks" / "out" / f"not-drawn-{time.strftime('%H%M%S')}.png"
+    try:
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        state = json.dumps(page.evaluate(PAGE_STATE_JS, SELECTORS), ensure_ascii=False)[:3000]
+    except Exception as e2:  # the page itself may be gone
+        state = f"(no state: {e2})"
+    return NotDrawn(f"{what}: {e}\n  the page showed: {state}\n  screenshot: {shot}")
+
+
+def wait_drawn(page: Any, need_table: bool = True, change: Sequence[str] = (),
+               before: dict[str, str] | None = None) -> dict[str, str]:
+    try:
+        handle = page.wait_for_function(DRAWN_JS, arg=[SELECTORS, need_table, list(change), before or {}],
+                                        polling="raf", timeout=TIMEOUT_MS)
+    except Exception as e:
+        what = f"waiting for the page to be drawn (changed: {', '.join(change) or '-'})"
+        raise _explain(page, what, e) from e
+    return handle.json_value()
+
+
+def wait_rerun(page: Any, runs_before: int) -> None:
+    """Until a script run that started after ``runs_before`` has finished."""
+    try:
+        page.wait_for_function(
+            "([sel, n]) => window.__bench.runs > n && "
+            "document.querySelector(sel.app).getAttribute(sel.script_state) === 'notRunning' && "
+            "!document.querySelector(sel.status_running) && !document.querySelector(sel.stale)",
+            arg=[SELECTORS, runs_before], polling="raf", timeout=TIMEOUT_MS)
+    except Exception as e:
+        raise _explain(page, "waiting for a rerun to finish", e) from e
+
+
+def runs(page: Any) -> int:
+    return page.evaluate("() => window.__bench.runs")
+
+
+# --- the user's actions: each returns seconds from the committing input until drawn --------
+
+
+def act_switch(page: Any, old: str, new: str) -> tuple[float, float]:
+    """Switch from ``old`` to ``new`` in the securities multiselect, as a user must here: pick
+    ``new`` (the table now lists both), then remove ``old`` (emptying the selection would bring
+    back the default security). Returns (pick, removal) seconds, each until drawn."""
+    before = wait_drawn(page)
+    box = page.get_by_role("combobox", name=LABELS["securities"])
+    box.click()
+    box.fill(new)
+    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(new)}\s"))
+    option.wait_for(timeout=TIMEOUT_MS)
+    t0 = time.perf_counter()
+    option.click()
+    after_pick = wait_drawn(page, change=("tables",), before=before)
+    pick = time.perf_counter() - t0
+    page.keyboard.press("Escape")  # close the option list
+    remove = page.get_by_role("button", name=re.compile(rf"^{LABELS['remove']} {re.escape(old)}\b"))
+    t0 = time.perf_counter()
+    remove.click()
+    wait_drawn(page, change=("candles", "tables"), before={"candles": before["candles"],
+                                                          "tables": after_pick["tables"]})
+    return pick, time.perf_counter() - t0
+
+
+def act_dates(page: Any, start: date, end: date) -> tuple[float, date]:
+    """Type a later start year; the date input commits when it loses focus."""
+    before = wait_drawn(page)
+    new_start = _later_start(start, end)
+    segment = page.get_by_role("spinbutton", name=LABELS["start_year"])
+    segment.click()
+    page.keyboard.type(str(new_start.year))
+    page.keyboard.press("Escape")  # the calendar the click opened
+    box = page.locator(SELECTORS["neutral"]).bounding_box()
+    t0 = time.perf_counter()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 10)  # leaving the field commits it
+    wait_drawn(page, change=("candles", "tables"), before=before)
+    return time.perf_counter() - t0, new_start
+
+
+def act_keyword(page: Any, keyword: str) -> float:
+    before = wait_drawn(page)
+    box = page.get_by_label(LABELS["keyword"])
+    box.fill(keyword)
+    t0 = time.perf_counter()
+    box.press("Enter")
+    wait_drawn(page, change=("tables",), before=before)
+    return time.perf_counter() - t0
+
+
+def act_rerun(page: Any) -> float:
+    """A plain rerun (Streamlit's "r" shortcut), e.g. after the store changed."""
+    wait_drawn(page)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    n = runs(page)
+    t0 = time.perf_counter()
+    page.keyboard.press("r")
+    wait_rerun(page, n)
+    wait_drawn(page)
+    return time.perf_counter() - t0
+
+
+def _later_start(start: date, end: date) -> date:
+    try:
+        later = start.replace(year=start.year + 1)
+    except ValueError:  # 29 February
+        later = start.replace(year=start.year + 1, day=28)
+    if later > end - timedelta(days=30):
+        raise SystemExit(f"the date range {start}..{end} is too short to move its start a year later")
+    return later
+
+
+# --- stores ------------------------------------------------------------------------------
+
+
+def store_key() -> str:
+    """A hash of the code that decides what a built store holds: rebuild when it changes."""
+    h = hashlib.sha256()
+    files = sorted((ROOT / "dashboard" / "store").rglob("*.py")) + [ROOT / "dashboard" / "ingest.py"]
+    for f in files:
+        h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def price_csvs() -> list[Path]:
+    return sorted(p for p in SHARED_PRICES.glob("*/*.csv") if not p.name.startswith("_"))
+
+
+def build_store(db: Path, corpus: Path, write_memory: str | None) -> dict[str, float]:
+    """Ingest ``corpus`` and import the real price CSVs, through the command line."""
+    tmp = db.with_name(db.name + ".building")
+    for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+        p.unlink(missing_ok=True)
+    out: dict[str, float] = {}
+    env = {**os.environ, **({"DASHBOARD_WRITE_MEMORY": write_memory} if write_memory else {})}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dashboard", "ingest", str(corpus), "--db", str(tmp)], cwd=ROOT,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    out["ingest_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dashboard", "prices", "import", *map(str, price_csvs()),
+                    "--db", str(tmp)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    out["prices_s"] = time.perf_counter() - t
+    tmp.rename(db)
+    return out
+
+
+def ensure_store(size: int, bench_dir: Path, rebuild: bool, write_memory: str | None) -> Path:
+    corpus = bench_dir / f"corpus-{size}"
+    if not corpus.is_dir():
+        raise SystemExit(f"no corpus at {corpus}: write it with benchmarks/corpus.py first")
+    if len(price_csvs()) == 0:
+        raise SystemExit(f"no price CSVs under {SHARED_PRICES}")
+    db = bench_dir / f"browser-{size}-{store_key()}.duckdb"
+    if db.exists() and not rebuild:
+        return db
+    for old in bench_dir.glob(f"browser-{size}-*.duckdb*"):  # stale keys: built by older code
+        old.unlink()
+    memory = f" (ingest with DASHBOARD_WRITE_MEMORY={write_memory})" if write_memory else ""
+    print(f"building {db} from {corpus} and {len(price_csvs())} price files{memory} ...", flush=True)
+    built = build_store(db, corpus, write_memory)
+    print(f"  ingest {built['ingest_s']:.0f} s, prices {built['prices_s']:.0f} s, "
+          f"{db.stat().st_size / 2**20:.0f} MiB", flush=True)
+    return db
+
+
+@dataclass
+class Targets:
+    """What the runs drive: the two most covered securities that have prices, their ranges."""
+
+    tz: str
+    first: str
+    second: str
+    first_range: tuple[date, date]
+    second_range: tuple[date, date]
+    keyword: str
+    change_csv: str
+    articles: int
+    mentions: int
+
+
+def app_range(span: tuple[date, date] | None) -> tuple[date, date]:
+    """The date range the app opens with for a security (sidebar.date_range)."""
+    today = date.today()
+    if span is None:
+        return today - timedelta(days=180), today
+    return span[0] - timedelta(days=30), min(span[1] + timedelta(days=30), today)
+
+
+def pick_targets(db: Path, keyword: str) -> Targets:
+    import duckdb
+
+    from dashboard import coverage
+    from dashboard.config import load_settings
+
+    tz = load_settings().site_timezone
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        overview = coverage.securities_overview(con)
+        priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
+        if len(priced) < 2:
+            raise SystemExit(f"{db}: fewer than two securities with both articles and prices")
+        first, second = priced["symbol"].iloc[0], priced["symbol"].iloc[1]
+        ranges = [app_range(coverage.article_span(con, [s], tz)) for s in (first, second)]
+        articles, mentions = con.execute(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM mentions)").fetchall()[0]
+    finally:
+        con.close()
+    csvs = {p.stem: p for p in price_csvs()}
+    change_csv = csvs.get(first) or csvs.get(first.lstrip("0")) or next(iter(csvs.values()))
+    return Targets(tz, first, second, ranges[0], ranges[1], keyword, str(change_csv), articles, mentions)
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+@dataclass
+class Server:
+    """A fresh ``streamlit run`` on a free port, with its own TMPDIR (where its snapshots go)."""
+
+    pid: int
+    url: str
+    tmp: Path
+    log: Path
+
+    def snapshot_use(self) -> dict[str, float]:
+        """Snapshot copies: folders under its TMPDIR, and files deleted but still open."""
+        dirs = list(self.tmp.glob("dashboard-snapshot-*"))
+        on_disk = sum(f.stat().st_blocks * 512 for d in dirs for f in d.rglob("*") if f.is_file())
+        deleted, deleted_bytes = 0, 0
+        try:
+            for fd in os.listdir(f"/proc/{self.pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+                    if "dashboard-snapshot-" in target and target.endswith(" (deleted)"):
+                        deleted += 1
+                        deleted_bytes += os.stat(f"/proc/{self.pid}/fd/{fd}").st_blocks * 512
+                except OSError:
+                    pass
+        except OSError:
+            pass
+        return {"copies": len(dirs), "copies_mib": on_disk / 2**20, "deleted_open": deleted,
+                "deleted_open_mib": deleted_bytes / 2**20}
+
+
+@contextmanager
+def streamlit_server(script: Path, env: dict[str, str]) -> Iterator[Server]:
+    tmp = Path(tempfile.mkdtemp(prefix="browserbench-"))
+    port = free_port()
+    log = tmp / "server.log"
+    full_env = {**os.environ, **env, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited ({proc.returncode}): {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer on port {port} within 60 s")
+            time.sleep(0.05)
+        yield Server(proc.pid, f"http://127.0.0.1:{port}/", tmp, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def app_env(db: Path) -> dict[str, str]:
+    return {"DASHBOARD_DB": str(db), "DASHBOARD_POSTS": "/nonexistent", "DASHBOARD_FETCH_ON_START": "false"}
+
+
+@contextmanager
+def new_page(browser: Any) -> Iterator[Any]:
+    """A new user: fresh context (empty cache and storage), English, a laptop-sized window."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+# --- measurements ------------------------------------------------------------------------
+
+
+def measure_floor(browser: Any, db: Path, t: Targets) -> float:
+    env = {**app_env(db), "BENCH_SYMBOL": t.first, "BENCH_FROM": t.first_range[0].isoformat(),
+           "BENCH_TO": t.first_range[1].isoformat()}
+    with streamlit_server(ROOT / "benchmarks" / "minimal_app.py", env) as server, new_page(browser) as page:
+        t0 = time.perf_counter()
+        page.goto(server.url, wait_until="commit")
+        wait_drawn(page, need_table=False)
+        return time.perf_counter() - t0
+
+
+def measure_app(browser: Any, db: Path, t: Targets, steps: set[str], changes: int) -> dict[str, Any]:
+    r: dict[str, Any] = {}
+    with streamlit_server(ROOT / "app.py", app_env(db)) as server, new_page(browser) as page:
+        t0 = time.perf_counter()
+        page.goto(server.url, wait_until="commit")
+        wait_drawn(page)
+        r["load_s"] = time.perf_counter() - t0
+        page.evaluate(RUN_COUNTER_JS, SELECTORS)
+        r["rss_after_load_mib"] = rss_mib(server.pid)
+        if "switch" in steps or "dates" in steps or "keyword" in steps:
+            r["add_s"], r["remove_s"] = act_switch(page, t.first, t.second)
+            r["switch_s"] = r["add_s"] + r["remove_s"]
+        if "dates" in steps or "keyword" in steps:
+            r["dates_s"], r["dates_start"] = act_dates(page, *t.second_range)
+            r["dates_start"] = r["dates_start"].isoformat()
+        if "keyword" in steps:
+            r["keyword_s"] = act_keyword(page, t.keyword)
+        if "changes" in steps:
+            r["changes"] = store_changes(page, server, db, t, changes)
+    return r
+
+
+def store_changes(page: Any, server: Server, db: Path, t: Targets, n: int) -> dict[str, Any]:
+    from dashboard.store import Generation
+
+    act_rerun(page)  # settle: whatever the steps before left behind
+    out: dict[str, Any] = {"before": {**server.snapshot_use(), "rss_mib": rss_mib(server.pid)},
+                           "after": [], "rerun_s": [], "write_s": [], "unchanged_generation": 0}
+    for _ in range(n):
+        gen = Generation.of(db)
+        w0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "dashboard", "prices", "import", t.change_csv, "--db", str(db)],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        out["write_s"].append(time.perf_counter() - w0)
+        out["unchanged_generation"] += Generation.of(db) == gen
+        out["rerun_s"].append(act_rerun(page))
+        out["after"].append({**server.snapshot_use(), "rss_mib": rss_mib(server.pid)})
+    return out
+
+
+def measure_queries(db: Path, t: Targets, runs_: int, warm: int = 3) -> dict[str, dict[str, list[float]]]:
+    """Each query as the first paint calls it (and the keyword query as the browser step does),
+    on a fresh read-only connection per run: the first call, then ``warm`` more."""
+    import duckdb
+
+    from dashboard import coverage
+
+    s1, e1 = t.first_range
+    s2 = _later_start(*t.second_range)
+    calls: dict[str, Callable[[Any], Any]] = {
+        "related_coverage": lambda c: coverage.related_coverage(c, [t.first], t.tz, s1, e1, limit=5000),
+        "session_markers": lambda c: coverage.session_markers(c, t.first, s1, e1, t.tz),
+        "facets": lambda c: coverage.facets(c, [t.first]),
+        "keyword": lambda c: coverage.related_coverage(c, [t.second], t.tz, s2, t.second_range[1],
+                                                       keyword=t.keyword, limit=5000),
+    }
+    out: dict[str, dict[str, list[float]]] = {k: {"cold": [], "warm": []} for k in calls}
+    for _ in range(runs_):
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            for name, call in calls.items():
+                for i in range(1 + warm):
+                    cur = con.cursor()
+                    t0 = time.perf_counter()
+                    call(cur)
+                    out[name]["cold" if i == 0 else "warm"].append(time.perf_counter() - t0)
+                    cur.close()
+        finally:
+            con.close()
+    return out
+
+
+def check_keyword(db: Path, t: Targets) -> None:
+    """The keyword step waits for the table to change: make sure the keyword changes it."""
+    import duckdb
+
+    from dashboard import coverage
+
+    s2 = _later_start(*t.second_range)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        args = (con, [t.second], t.tz, s2, t.second_range[1])
+        plain = coverage.related_coverage(*args, limit=5000)
+        hit = coverage.related_coverage(*args, keyword=t.keyword, limit=5000)
+    finally:
+        con.close()
+    if len(hit) == len(plain) and list(hit["article_id"][:1]) == list(plain["article_id"][:1]):
+        raise SystemExit(f"--keyword {t.keyword!r} leaves {t.second}'s table as it is ({len(plain)} rows): "
+                         "pick a rarer one")
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    size: int
+    db: str
+    targets: dict[str, Any]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    floor_s: list[float] = field(default_factory=list)
+    queries: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def spread(values: Sequence[float], unit: str = "s") -> str:
+    if not values:
+        return "—"
+    k = 1000 if unit == "ms" else 1
+    lo, med, hi = min(values) * k, statistics.median(values) * k, max(values) * k
+    fmt = (lambda v: f"{v:.0f}") if unit == "ms" else (lambda v: f"{v:.2f}")
+    return f"{fmt(lo)}–{fmt(hi)} {unit} (median {fmt(med)})"
+
+
+def ratio_spread(values: Sequence[float]) -> str:
+    if not values:
+        return "—"
+    return f"{min(values):.2f}–{max(values):.2f}× (median {statistics.median(values):.2f}×)"
+
+
+def rows_of(r: Result) -> dict[str, str]:
+    """The issue's table rows (and a few more) for one size."""
+    runs_ = r.runs
+    col = lambda key: [x[key] for x in runs_ if key in x]  # noqa: E731
+    rows: dict[str, str] = {}
+    if col("load_s"):
+        rows["page load until chart and table drawn"] = spread(col("load_s"))
+        rows["  minimal page floor (same runs)"] = spread(r.floor_s)
+        if r.floor_s:
+            rows["  ratio app / floor"] = ratio_spread([a / f for a, f in zip(col("load_s"), r.floor_s)])
+    if col("switch_s"):
+        rows["switch security (add the new, remove the old)"] = spread(col("switch_s"))
+        rows["  add the new one, until drawn"] = spread(col("add_s"))
+        rows["  remove the old one, until drawn"] = spread(col("remove_s"))
+    if col("dates_s"):
+        rows["change the date range"] = spread(col("dates_s"))
+    if col("keyword_s"):
+        rows["keyword filter (in the browser)"] = spread(col("keyword_s"))
+    if "keyword" in r.queries:
+        rows["keyword filter (query alone, warm)"] = spread(r.queries["keyword"]["warm"], "ms")
+        rows["  first call on a connection"] = spread(r.queries["keyword"]["cold"], "ms")
+    for q in ("related_coverage", "session_markers", "facets"):
+        if q in r.queries:
+            rows[f"query {q} (warm)"] = spread(r.queries[q]["warm"], "ms")
+            rows["  first call on a connection" + " " * len(q)] = spread(r.queries[q]["cold"], "ms")
+    ch = [x["changes"] for x in runs_ if "changes" in x]
+    if ch:
+        last = [c["after"][-1] for c in ch]
+        copies = "/".join(str(a["copies"]) for a in last)
+        mib = "/".join(f"{a['copies_mib']:.0f}" for a in last)
+        deleted = "/".join(str(a["deleted_open"]) for a in last)
+        rows[f"store changed {len(ch[0]['after'])} times: snapshot copies kept"] = (
+            f"{copies} ({mib} MiB on disk; deleted but still open: {deleted})")
+        rows["  server RSS before → after"] = "; ".join(
+            f"{c['before']['rss_mib']:.0f} → {c['after'][-1]['rss_mib']:.0f} MiB" for c in ch)
+        rows["  RSS after each change (last run)"] = " ".join(f"{a['rss_mib']:.0f}" for a in ch[-1]["after"])
+        rows["  rerun after a change"] = spread([s for c in ch for s in c["rerun_s"]])
+        rows["  the write (prices import, CLI)"] = spread([s for c in ch for s in c["write_s"]])
+        unchanged = sum(c["unchanged_generation"] for c in ch)
+        if unchanged:
+            rows["  writes that left the file as it was"] = str(unchanged)
+    return rows
+
+
+TARGETS = {
+    "page load until chart and table drawn": "≤ 1.3× the floor",
+    "  ratio app / floor": "≤ 1.3×",
+    "switch security (add the new, remove the old)": "≤ 0.4 s",
+    "change the date range": "≤ 0.4 s",
+    "keyword filter (query alone, warm)": "≤ 150 ms",
+    "query related_coverage (warm)": "≤ 30 ms",
+    "query session_markers (warm)": "≤ 30 ms",
+    "query facets (warm)": "≤ 30 ms",
+    "store changed 5 times: snapshot copies kept": "one copy or none",  # with --changes 5
+    "  server RSS before → after": "flat",
+}
+
+
+def print_table(results: list[Result]) -> None:
+    tables = [rows_of(r) for r in results]
+    names = list(dict.fromkeys(k for t in tables for k in t))
+    head = ["in the browser"] + [f"{r.size:,} articles" for r in results] + ["must reach at 1M"]
+    print("\n| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name in names:
+        cells = [name.strip() if not name.startswith("  ") else "↳ " + name.strip()]
+        cells += [t.get(name, "—") for t in tables] + [TARGETS.get(name, "")]
+        print("| " + " | ".join(cells) + " |")
+
+
+def describe(r: Result) -> str:
+    t = r.targets
+    return (f"{r.size:,} articles ({t['articles']:,} stored, {t['mentions']:,} mentions), store {r.db}: "
+            f"opens on {t['first']} {t['first_range'][0]}..{t['first_range'][1]}, switches to {t['second']}, "
+            f"keyword {t['keyword']!r}, writes re-import {Path(t['change_csv']).name}")
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def bench_size(size: int, db: Path, args: argparse.Namespace, browser: Any) -> Result:
+    steps = set(args.steps)
+    t = pick_targets(db, args.keyword)
+    if "keyword" in steps:
+        check_keyword(db, t)
+    result = Result(size, str(db), asdict(t))
+    if "queries" in steps or "keyword" in steps:
+        result.queries = measure_queries(db, t, args.runs)
+    browser_steps = steps & {"load", "switch", "dates", "keyword", "changes"}
+    if browser_steps:
+        measure_floor(browser, db, t)  # not counted: the browser's and the OS's first start
+    for i in range(args.runs if browser_steps else 0):
+        floor = measure_floor(browser, db, t)
+        run = measure_app(browser, db, t, browser_steps, args.changes)
+        result.floor_s.append(floor)
+        result.runs.append(run)
+        line = f"  run {i + 1}: load {run['load_s']:.2f} s (floor {floor:.2f} s)"
+        line += "".join(f", {k[:-2]} {run[k]:.2f} s" for k in ("switch_s", "dates_s", "keyword_s")
+                        if k in run)
+        if "changes" in run:
+            ch = run["changes"]
+            line += (f", RSS {ch['before']['rss_mib']:.0f} → {ch['after'][-1]['rss_mib']:.0f} MiB, "
+                     f"{ch['after'][-1]['copies']} copies")
+        print(line, flush=True)
+    return result
+
+
+STEPS = ["load", "switch", "dates", "keyword", "queries", "changes"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--dir", type=Path, default=Path("/work/bench"), help="corpora and built stores")
+    parser.add_argument("--db", type=Path, help="measure this store (one size; not built, not changed "
+                                               "except by the 'changes' step's re-imports)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--changes", type=int, default=5, help="store writes in the 'changes' step")
+    parser.add_argument("--keyword", default="银行")
+    parser.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS)
+    parser.add_argument("--rebuild", action="store_true", help="build the stores again")
+    parser.add_argument("--build-memory", default="2GB", metavar="SIZE",
+                        help="DASHBOARD_WRITE_MEMORY for the build's ingest ('' for the store's own "
+                             "default, which a fresh 1M ingest exceeds)")
+    parser.add_argument("--build-only", action="store_true", help="build (or find) the stores and stop")
+    parser.add_argument("--json", nargs="?", const="", default=None, metavar="FILE",
+                        help="also write the raw figures (default file: benchmarks/out/browser-TIME.json)")
+    args = parser.parse_args()
+
+    if args.db is not None:
+        if not args.db.exists():
+            raise SystemExit(f"no store at {args.db}")
+        stores = [(0, args.db)]
+    else:
+        stores = [(n, ensure_store(n, args.dir, args.rebuild, args.build_memory or None)) for n in args.sizes]
+    if args.build_only:
+        for n, db in stores:
+            print(f"{n:,}: {db}")
+        return
+
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for size, db in stores:
+                print(f"\n{f'{size:,} articles' if size else 'store'}: {db}", flush=True)
+                r = bench_size(size, db, args, browser)
+                if size == 0:
+                    r.size = r.targets["articles"]
+                print("  " + describe(r), flush=True)
+                results.append(r)
+        finally:
+            browser.close()
+    print_table(results)
+    if args.json is not None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(args.json) if args.json else ROOT / "benchmarks" / "out" / f"browser-{stamp}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([asdict(r) for r in results], default=str, indent=1, ensure_ascii=False))
+        print(f"\nraw figures: {path}")
+
+
+if __name__ == "__main__":
+    main()
