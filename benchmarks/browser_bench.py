@@ -510,9 +510,9 @@ def store_changes(page: Any, server: Server, db: Path, t: Targets, n: int) -> di
     return out
 
 
-def measure_queries(db: Path, t: Targets, runs_: int, warm: int = 3) -> dict[str, dict[str, list[float]]]:
+def measure_queries(db: Path, t: Targets, warm: int = 3) -> dict[str, dict[str, list[float]]]:
     """Each query as the first paint calls it (and the keyword query as the browser step does),
-    on a fresh read-only connection per run: the first call, then ``warm`` more."""
+    on a fresh read-only connection: the first call, then ``warm`` more."""
     import duckdb
 
     from dashboard import coverage
@@ -527,19 +527,18 @@ def measure_queries(db: Path, t: Targets, runs_: int, warm: int = 3) -> dict[str
                                                        keyword=t.keyword, limit=5000),
     }
     out: dict[str, dict[str, list[float]]] = {k: {"cold": [], "warm": []} for k in calls}
-    for _ in range(runs_):
-        con = duckdb.connect(str(db), read_only=True)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            for name, call in calls.items():
-                for i in range(1 + warm):
-                    cur = con.cursor()
-                    t0 = time.perf_counter()
-                    call(cur)
-                    out[name]["cold" if i == 0 else "warm"].append(time.perf_counter() - t0)
-                    cur.close()
-        finally:
-            con.close()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for name, call in calls.items():
+            for i in range(1 + warm):
+                cur = con.cursor()
+                t0 = time.perf_counter()
+                call(cur)
+                out[name]["cold" if i == 0 else "warm"].append(time.perf_counter() - t0)
+                cur.close()
+    finally:
+        con.close()
     return out
 
 
@@ -618,12 +617,15 @@ def rows_of(r: Result) -> dict[str, str]:
             rows["  first call on a connection" + " " * len(q)] = spread(r.queries[q]["cold"], "ms")
     ch = [x["changes"] for x in runs_ if "changes" in x]
     if ch:
-        last = [c["after"][-1] for c in ch]
-        copies = "/".join(str(a["copies"]) for a in last)
-        mib = "/".join(f"{a['copies_mib']:.0f}" for a in last)
-        deleted = "/".join(str(a["deleted_open"]) for a in last)
-        rows[f"store changed {len(ch[0]['after'])} times: snapshot copies kept"] = (
-            f"{copies} ({mib} MiB on disk; deleted but still open: {deleted})")
+        def copies(c: dict[str, Any]) -> str:
+            b, a = c["before"], c["after"][-1]
+            text = f"{b['copies']} → {a['copies']} ({b['copies_mib']:.0f} → {a['copies_mib']:.0f} MiB)"
+            if a["deleted_open"]:
+                text += f" + {a['deleted_open']} deleted but open ({a['deleted_open_mib']:.0f} MiB)"
+            return text
+
+        rows[f"store changed {len(ch[0]['after'])} times: snapshot copies kept"] = "; ".join(
+            dict.fromkeys(copies(c) for c in ch))
         rows["  server RSS before → after"] = "; ".join(
             f"{c['before']['rss_mib']:.0f} → {c['after'][-1]['rss_mib']:.0f} MiB" for c in ch)
         rows["  RSS after each change (last run)"] = " ".join(f"{a['rss_mib']:.0f}" for a in ch[-1]["after"])
@@ -677,17 +679,25 @@ def bench_size(size: int, db: Path, args: argparse.Namespace, browser: Any) -> R
     if "keyword" in steps:
         check_keyword(db, t)
     result = Result(size, str(db), asdict(t))
-    if "queries" in steps or "keyword" in steps:
-        result.queries = measure_queries(db, t, args.runs)
     browser_steps = steps & {"load", "switch", "dates", "keyword", "changes"}
     if browser_steps:
         measure_floor(browser, db, t)  # not counted: the browser's and the OS's first start
-    for i in range(args.runs if browser_steps else 0):
+    for i in range(args.runs):  # each run: the queries, the floor, the app (the machine drifts)
+        line = f"  run {i + 1}:"
+        if "queries" in steps or "keyword" in steps:
+            for name, times in measure_queries(db, t).items():
+                for k, v in times.items():
+                    result.queries.setdefault(name, {}).setdefault(k, []).extend(v)
+            line += " queries " + ", ".join(f"{name} {1000 * statistics.median(v['warm']):.0f}"
+                                            for name, v in result.queries.items()) + " ms;"
+        if not browser_steps:
+            print(line, flush=True)
+            continue
         floor = measure_floor(browser, db, t)
         run = measure_app(browser, db, t, browser_steps, args.changes)
         result.floor_s.append(floor)
         result.runs.append(run)
-        line = f"  run {i + 1}: load {run['load_s']:.2f} s (floor {floor:.2f} s)"
+        line += f" load {run['load_s']:.2f} s (floor {floor:.2f} s)"
         line += "".join(f", {k[:-2]} {run[k]:.2f} s" for k in ("switch_s", "dates_s", "keyword_s")
                         if k in run)
         if "changes" in run:
