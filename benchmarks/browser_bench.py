@@ -2,7 +2,7 @@
 ``streamlit run app.py`` server per run, tried as a new user would.
 
     python benchmarks/browser_bench.py [--sizes 100000 1000000] [--runs 3] [--dir /work/bench]
-                                       [--db STORE] [--keyword 银行] [--rebuild] [--json]
+                                       [--db STORE] [--keyword 新能源汽车芯片] [--rebuild] [--json]
                                        [--steps load switch dates keyword queries changes]
 
 Stores: the synthetic corpus DIR/corpus-N (benchmarks/corpus.py) ingested, then the 94 real
@@ -84,6 +84,9 @@ LABELS = {  # English UI (the browser context's locale is en-US)
     "keyword": "Keyword in headline or text",
 }
 
+# Where the server's snapshot copies go (store.Snapshot: tempfile.mkdtemp under its TMPDIR).
+SNAPSHOT_GLOB = "dashboard-snapshot-*"
+
 # What the page shows, in one pass: is the app idle, what candlesticks and tables are drawn.
 PAGE_STATE_JS = """(sel) => {
   const app = document.querySelector(sel.app);
@@ -107,13 +110,17 @@ PAGE_STATE_JS = """(sel) => {
     const first = [...g.querySelectorAll('tbody tr:first-child td')].map(td => td.textContent).join('|');
     return {rows: Number(g.getAttribute('aria-rowcount')), first};
   });
+  const b = window.__bench || {};
   return {state, idle: state === 'notRunning' && !document.querySelector(sel.status_running),
           stale: document.querySelectorAll(sel.stale).length, candles, tables,
-          runs: window.__bench ? window.__bench.runs : null};
+          requests: b.requests, finished: b.finished, since_request: b.sinceRequest};
 }"""
 
-# True once the page is drawn and idle and each part named in `change` differs from `before`.
-DRAWN_JS = """([sel, needTable, change, before]) => {
+# True once the page is drawn and idle, a run asked for after `after` requests has finished (if
+# given), and each part named in `change` differs from `before`.
+DRAWN_JS = """([sel, needTable, change, before, after]) => {
+  const b = window.__bench;
+  if (after !== null && !(b && b.requests > after && b.sinceRequest > 0)) return false;
   const s = (%s)(sel);
   if (!s.idle || s.stale) return false;
   if (!s.candles.some(c => c.drawn > 0)) return false;
@@ -124,15 +131,84 @@ DRAWN_JS = """([sel, needTable, change, before]) => {
   return parts;
 }""" % PAGE_STATE_JS
 
-# Counts script runs (a rerun may change nothing visible, e.g. after a store change).
-RUN_COUNTER_JS = """(sel) => {
+
+def _ws_hook_js() -> str:
+    """Counts, on the page's WebSocket, the reruns the user asked for (BackMsg.rerun_script that
+    is not an automatic rerun, e.g. a run_every fragment) and the runs that finished since the
+    last one (ForwardMsg.script_finished: successfully, or a fragment run successfully). The
+    page's own "running" flag is not enough: a quick run may never show it, and Plotly draws
+    after it is cleared. Field numbers come from Streamlit's own protobuf descriptors."""
+    from streamlit.proto import BackMsg_pb2, ClientState_pb2, ForwardMsg_pb2
+
+    fwd, back = ForwardMsg_pb2.ForwardMsg.DESCRIPTOR, BackMsg_pb2.BackMsg.DESCRIPTOR
+    status = fwd.enum_types_by_name["ScriptFinishedStatus"].values_by_name
+    numbers = {
+        "SCRIPT_FINISHED": fwd.fields_by_name["script_finished"].number,
+        "DONE": [status["FINISHED_SUCCESSFULLY"].number, status["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"].number],
+        "RERUN_SCRIPT": back.fields_by_name["rerun_script"].number,
+        "IS_AUTO_RERUN": ClientState_pb2.ClientState.DESCRIPTOR.fields_by_name["is_auto_rerun"].number,
+    }
+    return "const N = %s;\n" % json.dumps(numbers) + """
+(() => {
   if (window.__bench) return;
-  window.__bench = {runs: 0};
-  const app = document.querySelector(sel.app);
-  new MutationObserver(() => {
-    if (app.getAttribute(sel.script_state) === 'running') window.__bench.runs++;
-  }).observe(app, {attributes: true, attributeFilter: [sel.script_state]});
-}"""
+  const bench = window.__bench = {requests: 0, finished: 0, sinceRequest: 0};
+  const varint = (b, i) => {
+    let x = 0, m = 1, c;
+    do { c = b[i++]; x += (c & 0x7f) * m; m *= 128; } while ((c & 0x80) && i < b.length);
+    return [x, i];
+  };
+  // The top-level fields of one protobuf message: [field, wire type, value or [start, end]].
+  const fields = b => {
+    const out = [];
+    let i = 0;
+    while (i < b.length) {
+      let tag, v = null;
+      [tag, i] = varint(b, i);
+      const f = Math.floor(tag / 8), w = tag & 7;
+      if (w === 0) [v, i] = varint(b, i);
+      else if (w === 2) { let n; [n, i] = varint(b, i); v = [i, i + n]; i += n; }
+      else if (w === 1) i += 8;
+      else if (w === 5) i += 4;
+      else break;
+      out.push([f, w, v]);
+    }
+    return out;
+  };
+  const bytes = d => d instanceof ArrayBuffer ? new Uint8Array(d)
+    : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+  const Native = window.WebSocket;
+  class Counting extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', e => {  // registered first: counted before the app reads it
+        const b = bytes(e.data);
+        if (!b) return;
+        for (const [f, w, v] of fields(b)) {
+          if (f === N.SCRIPT_FINISHED && w === 0 && N.DONE.includes(v)) {
+            bench.finished++;
+            bench.sinceRequest++;
+          }
+        }
+      });
+    }
+    send(data) {
+      try {
+        const b = bytes(data);
+        if (b) for (const [f, w, v] of fields(b)) {
+          if (f !== N.RERUN_SCRIPT || w !== 2) continue;
+          const auto = fields(b.subarray(v[0], v[1]))
+            .some(([g, w2, x]) => g === N.IS_AUTO_RERUN && w2 === 0 && x);
+          if (!auto) { bench.requests++; bench.sinceRequest = 0; }
+        }
+      } catch (err) { /* never break the app */ }
+      return super.send(data);
+    }
+  }
+  window.WebSocket = Counting;
+})();"""
+
+
+WS_HOOK_JS = _ws_hook_js()
 
 
 class NotDrawn(RuntimeError):
@@ -150,31 +226,22 @@ def _explain(page: Any, what: str, e: Exception) -> NotDrawn:
     return NotDrawn(f"{what}: {e}\n  the page showed: {state}\n  screenshot: {shot}")
 
 
+def requests(page: Any) -> int:
+    """Reruns the user has asked for so far on this page."""
+    return page.evaluate("() => window.__bench.requests")
+
+
 def wait_drawn(page: Any, need_table: bool = True, change: Sequence[str] = (),
-               before: dict[str, str] | None = None) -> dict[str, str]:
+               before: dict[str, str] | None = None, after: int | None = None) -> dict[str, str]:
+    """Until the page is drawn and idle; with ``after``, also until a run asked for after that
+    many requests has finished; each part in ``change`` must differ from ``before``."""
     try:
-        handle = page.wait_for_function(DRAWN_JS, arg=[SELECTORS, need_table, list(change), before or {}],
-                                        polling="raf", timeout=TIMEOUT_MS)
+        handle = page.wait_for_function(DRAWN_JS, arg=[SELECTORS, need_table, list(change), before or {},
+                                                       after], polling="raf", timeout=TIMEOUT_MS)
     except Exception as e:
-        what = f"waiting for the page to be drawn (changed: {', '.join(change) or '-'})"
+        what = f"waiting for the page to be drawn (changed: {', '.join(change) or '-'}; after: {after})"
         raise _explain(page, what, e) from e
     return handle.json_value()
-
-
-def wait_rerun(page: Any, runs_before: int) -> None:
-    """Until a script run that started after ``runs_before`` has finished."""
-    try:
-        page.wait_for_function(
-            "([sel, n]) => window.__bench.runs > n && "
-            "document.querySelector(sel.app).getAttribute(sel.script_state) === 'notRunning' && "
-            "!document.querySelector(sel.status_running) && !document.querySelector(sel.stale)",
-            arg=[SELECTORS, runs_before], polling="raf", timeout=TIMEOUT_MS)
-    except Exception as e:
-        raise _explain(page, "waiting for a rerun to finish", e) from e
-
-
-def runs(page: Any) -> int:
-    return page.evaluate("() => window.__bench.runs")
 
 
 # --- the user's actions: each returns seconds from the committing input until drawn --------
@@ -190,31 +257,34 @@ def act_switch(page: Any, old: str, new: str) -> tuple[float, float]:
     box.fill(new)
     option = page.get_by_role("option", name=re.compile(rf"^{re.escape(new)}\s"))
     option.wait_for(timeout=TIMEOUT_MS)
+    n = requests(page)
     t0 = time.perf_counter()
     option.click()
-    after_pick = wait_drawn(page, change=("tables",), before=before)
+    wait_drawn(page, after=n)
     pick = time.perf_counter() - t0
     page.keyboard.press("Escape")  # close the option list
     remove = page.get_by_role("button", name=re.compile(rf"^{LABELS['remove']} {re.escape(old)}\b"))
+    n = requests(page)
     t0 = time.perf_counter()
     remove.click()
-    wait_drawn(page, change=("candles", "tables"), before={"candles": before["candles"],
-                                                          "tables": after_pick["tables"]})
+    wait_drawn(page, change=("candles",), before=before, after=n)  # the new security's chart
     return pick, time.perf_counter() - t0
 
 
 def act_dates(page: Any, start: date, end: date) -> tuple[float, date]:
-    """Type a later start year; the date input commits when it loses focus."""
+    """Type a later start year; the date input commits when its calendar closes or it loses
+    focus (not on each digit, nor on Enter); timed from there."""
     before = wait_drawn(page)
     new_start = _later_start(start, end)
     segment = page.get_by_role("spinbutton", name=LABELS["start_year"])
     segment.click()
     page.keyboard.type(str(new_start.year))
-    page.keyboard.press("Escape")  # the calendar the click opened
     box = page.locator(SELECTORS["neutral"]).bounding_box()
+    n = requests(page)
     t0 = time.perf_counter()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 10)  # leaving the field commits it
-    wait_drawn(page, change=("candles", "tables"), before=before)
+    page.keyboard.press("Escape")  # closing the calendar the click opened commits the date ...
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 10)  # ... else leaving the field does
+    wait_drawn(page, change=("candles",), before=before, after=n)  # the chart's new range
     return time.perf_counter() - t0, new_start
 
 
@@ -222,9 +292,10 @@ def act_keyword(page: Any, keyword: str) -> float:
     before = wait_drawn(page)
     box = page.get_by_label(LABELS["keyword"])
     box.fill(keyword)
+    n = requests(page)
     t0 = time.perf_counter()
     box.press("Enter")
-    wait_drawn(page, change=("tables",), before=before)
+    wait_drawn(page, change=("tables",), before=before, after=n)  # check_keyword: it changes
     return time.perf_counter() - t0
 
 
@@ -232,11 +303,10 @@ def act_rerun(page: Any) -> float:
     """A plain rerun (Streamlit's "r" shortcut), e.g. after the store changed."""
     wait_drawn(page)
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    n = runs(page)
+    n = requests(page)
     t0 = time.perf_counter()
     page.keyboard.press("r")
-    wait_rerun(page, n)
-    wait_drawn(page)
+    wait_drawn(page, after=n)
     return time.perf_counter() - t0
 
 
@@ -386,24 +456,29 @@ class Server:
     tmp: Path
     log: Path
 
-    def snapshot_use(self) -> dict[str, float]:
-        """Snapshot copies: folders under its TMPDIR, and files deleted but still open."""
-        dirs = list(self.tmp.glob("dashboard-snapshot-*"))
+    def snapshot_use(self) -> dict[str, Any]:
+        """Snapshot copies (folders under its TMPDIR), copies deleted but still open, and every
+        DuckDB file the server holds open (whatever the way it reads the store)."""
+        dirs = list(self.tmp.glob(SNAPSHOT_GLOB))
         on_disk = sum(f.stat().st_blocks * 512 for d in dirs for f in d.rglob("*") if f.is_file())
-        deleted, deleted_bytes = 0, 0
+        deleted, deleted_bytes, open_files = 0, 0, set()
         try:
-            for fd in os.listdir(f"/proc/{self.pid}/fd"):
-                try:
-                    target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
-                    if "dashboard-snapshot-" in target and target.endswith(" (deleted)"):
-                        deleted += 1
-                        deleted_bytes += os.stat(f"/proc/{self.pid}/fd/{fd}").st_blocks * 512
-                except OSError:
-                    pass
+            fds = os.listdir(f"/proc/{self.pid}/fd")
         except OSError:
-            pass
+            fds = []
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+                size = os.stat(f"/proc/{self.pid}/fd/{fd}").st_blocks * 512
+            except OSError:
+                continue
+            if target.endswith(" (deleted)") and target.startswith(str(self.tmp)):
+                deleted += 1
+                deleted_bytes += size
+            if ".duckdb" in target:
+                open_files.add((target, size))
         return {"copies": len(dirs), "copies_mib": on_disk / 2**20, "deleted_open": deleted,
-                "deleted_open_mib": deleted_bytes / 2**20}
+                "deleted_open_mib": deleted_bytes / 2**20, "open_duckdb": sorted(open_files)}
 
 
 @contextmanager
@@ -451,6 +526,7 @@ def app_env(db: Path) -> dict[str, str]:
 def new_page(browser: Any) -> Iterator[Any]:
     """A new user: fresh context (empty cache and storage), English, a laptop-sized window."""
     context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    context.add_init_script(script=WS_HOOK_JS)
     try:
         yield context.new_page()
     finally:
@@ -466,7 +542,7 @@ def measure_floor(browser: Any, db: Path, t: Targets) -> float:
     with streamlit_server(ROOT / "benchmarks" / "minimal_app.py", env) as server, new_page(browser) as page:
         t0 = time.perf_counter()
         page.goto(server.url, wait_until="commit")
-        wait_drawn(page, need_table=False)
+        wait_drawn(page, need_table=False, after=0)
         return time.perf_counter() - t0
 
 
@@ -475,9 +551,8 @@ def measure_app(browser: Any, db: Path, t: Targets, steps: set[str], changes: in
     with streamlit_server(ROOT / "app.py", app_env(db)) as server, new_page(browser) as page:
         t0 = time.perf_counter()
         page.goto(server.url, wait_until="commit")
-        wait_drawn(page)
+        wait_drawn(page, after=0)
         r["load_s"] = time.perf_counter() - t0
-        page.evaluate(RUN_COUNTER_JS, SELECTORS)
         r["rss_after_load_mib"] = rss_mib(server.pid)
         if "switch" in steps or "dates" in steps or "keyword" in steps:
             r["add_s"], r["remove_s"] = act_switch(page, t.first, t.second)
@@ -622,7 +697,7 @@ def rows_of(r: Result) -> dict[str, str]:
             text = f"{b['copies']} → {a['copies']} ({b['copies_mib']:.0f} → {a['copies_mib']:.0f} MiB)"
             if a["deleted_open"]:
                 text += f" + {a['deleted_open']} deleted but open ({a['deleted_open_mib']:.0f} MiB)"
-            return text
+            return text + f"; {len(a.get('open_duckdb', []))} DuckDB files open"
 
         rows[f"store changed {len(ch[0]['after'])} times: snapshot copies kept"] = "; ".join(
             dict.fromkeys(copies(c) for c in ch))
@@ -720,7 +795,9 @@ def main() -> None:
                                                "except by the 'changes' step's re-imports)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--changes", type=int, default=5, help="store writes in the 'changes' step")
-    parser.add_argument("--keyword", default="银行")
+    parser.add_argument("--keyword", default="新能源汽车芯片",
+                        help="typed in the keyword box: it must change the table (this phrase is in "
+                             "a few hundred of the 1M corpus's articles)")
     parser.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS)
     parser.add_argument("--rebuild", action="store_true", help="build the stores again")
     parser.add_argument("--build-memory", default="2GB", metavar="SIZE",
