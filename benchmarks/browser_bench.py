@@ -692,15 +692,21 @@ def rows_of(r: Result) -> dict[str, str]:
             rows["  first call on a connection" + " " * len(q)] = spread(r.queries[q]["cold"], "ms")
     ch = [x["changes"] for x in runs_ if "changes" in x]
     if ch:
-        def copies(c: dict[str, Any]) -> str:
-            b, a = c["before"], c["after"][-1]
-            text = f"{b['copies']} → {a['copies']} ({b['copies_mib']:.0f} → {a['copies_mib']:.0f} MiB)"
-            if a["deleted_open"]:
-                text += f" + {a['deleted_open']} deleted but open ({a['deleted_open_mib']:.0f} MiB)"
-            return text + f"; {len(a.get('open_duckdb', []))} DuckDB files open"
+        def span(values: Sequence[float]) -> str:
+            lo, hi = f"{min(values):.0f}", f"{max(values):.0f}"
+            return lo if lo == hi else f"{lo}–{hi}"
 
-        rows[f"store changed {len(ch[0]['after'])} times: snapshot copies kept"] = "; ".join(
-            dict.fromkeys(copies(c) for c in ch))
+        def counts(values: Sequence[int]) -> str:
+            return "/".join(str(v) for v in sorted(set(values)))
+
+        before, after = [c["before"] for c in ch], [c["after"][-1] for c in ch]
+        text = (f"{counts([b['copies'] for b in before])} → {counts([a['copies'] for a in after])} "
+                f"({span([b['copies_mib'] for b in before])} → {span([a['copies_mib'] for a in after])} MiB)")
+        if any(a["deleted_open"] for a in after):
+            text += (f" + {counts([a['deleted_open'] for a in after])} deleted but open "
+                     f"({span([a['deleted_open_mib'] for a in after])} MiB)")
+        text += f"; DuckDB files open {counts([len(a.get('open_duckdb', [])) for a in after])}"
+        rows[f"store changed {len(ch[0]['after'])} times: snapshot copies kept"] = text
         rows["  server RSS before → after"] = "; ".join(
             f"{c['before']['rss_mib']:.0f} → {c['after'][-1]['rss_mib']:.0f} MiB" for c in ch)
         rows["  RSS after each change (last run)"] = " ".join(f"{a['rss_mib']:.0f}" for a in ch[-1]["after"])
