@@ -13,43 +13,14 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import coverage, figures, reactions
-from dashboard.config import Settings, load_settings
+from dashboard import candles, coverage, figures, reactions
+from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
-from dashboard.store import Generation, Snapshot, Store, StoreBusy
+from dashboard.prices.demo import import_demo_prices
+from dashboard.securities import SecurityIndex
+from dashboard.store import Generation, ReadView, Store, StoreBusy
 
-
-class SnapshotHolder:
-    """The app's read view of the store: one snapshot, re-taken when the file changes."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-        self._current: Snapshot | None = None
-        self._retired: list[Snapshot] = []  # still possibly in use by a running query
-        self.busy = False
-
-    def current(self) -> Snapshot:
-        generation = self.store.generation()
-        snap = self._current
-        if snap is not None and snap.generation == generation:
-            return snap
-        with self._lock:
-            if self._current is None or self._current.generation != generation:
-                try:
-                    fresh = self.store.snapshot(timeout=0 if self._current is not None else 30)
-                    self.busy = False
-                except StoreBusy:
-                    if self._current is None:
-                        raise
-                    self.busy = True  # a writer holds the store: keep serving the last snapshot
-                    return self._current
-                if self._current is not None:
-                    self._retired.append(self._current)
-                    while len(self._retired) > 2:
-                        self._retired.pop(0).close()
-                self._current = fresh
-            return self._current
+SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
 
 
 @st.cache_resource(show_spinner=False)
@@ -58,33 +29,68 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def snapshots() -> SnapshotHolder:
+def snapshots() -> ReadView:
+    """The app's read view of the store (the file itself; a copy only while a writer works)."""
     s = settings()
-    return SnapshotHolder(Store(s.db_path, lock_timeout=s.lock_timeout))
+    return ReadView(Store(s.db_path, lock_timeout=s.lock_timeout))
+
+
+_last_generation: list[Generation] = []  # the generation the caches hold, for every session
 
 
 def generation() -> Generation:
-    return snapshots().current().generation
+    """The store's current generation. When it changes, the cached reads of the old one are
+    dropped, so memory stays flat however often the store changes."""
+    gen = snapshots().current().generation
+    if _last_generation and _last_generation[0] != gen:
+        query.clear()
+        price_figure_json.clear()
+        security_index.clear()
+    _last_generation[:] = [gen]
+    return gen
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def query(name: str, gen: Generation, *args: Any) -> Any:
     """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
-    cur = snapshots().current().cursor()
-    try:
-        return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
-    finally:
-        cur.close()
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            return next(getattr(m, name) for m in (coverage, reactions, candles) if hasattr(m, name))(cur, *args)
+        finally:
+            cur.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def security_index(gen: Generation) -> SecurityIndex:
+    """What a typed code, name or pinyin means, over the store's securities (built when needed)."""
+    overview = query("securities_overview", gen)
+    return SecurityIndex.of(overview[["symbol", "name", "name_en"]])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def price_figure_json(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
-                      selected: date | None) -> str:
+def price_figure_json(gen: Generation, symbols: tuple[str, ...], titles: tuple[str, ...], start: date, end: date,
+                      lang: str, selected: date | None, averages: tuple[int, ...] = ()) -> str:
+    """The chart of one security (candles and volume), or small multiples of several sharing
+    the date axis; candles daily, weekly or monthly by the range (``candles.choose_interval``)."""
     s = settings()
-    prices = query("price_history", gen, symbol, start, end)
-    markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
     labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
-    fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            if len(symbols) == 1:
+                c = candles.candles(cur, symbols[0], start, end, "auto", averages)
+                m = coverage.session_markers(cur, symbols[0], start, end, s.site_timezone)
+                fig = figures.price_chart(c, m, title=titles[0], labels=labels, lang=lang,
+                                          selected_session=selected, symbol=symbols[0])
+            else:
+                frames = candles.candles_many(cur, symbols, start, end, "auto", averages)
+                panels = [figures.Panel(sym, title, frames[frames["symbol"] == sym],
+                                        coverage.session_markers(cur, sym, start, end, s.site_timezone))
+                          for sym, title in zip(symbols, titles, strict=True)]
+                fig = figures.price_charts(panels, labels=labels, lang=lang, selected_session=selected)
+        finally:
+            cur.close()
     return fig.to_json()
 
 
@@ -149,6 +155,11 @@ def bootstrap() -> Bootstrap:
                 result.ingested = _ingest(s.posts_dir, s, store)
             except StoreBusy as e:
                 result.errors.append(str(e))
+        if s.posts_dir.resolve() == SAMPLE_POSTS:  # the sample's prices, so charts show offline too
+            try:
+                import_demo_prices(store, benchmarks=s.benchmarks)
+            except StoreBusy as e:
+                result.errors.append(str(e))
         if s.fetch_on_start:
             try:
                 result.fetched = _fetch(s=s, store=store)
@@ -170,9 +181,16 @@ def bootstrap() -> Bootstrap:
     return result
 
 
-def folder_signature(folder: Path) -> tuple[int, int]:
-    """A cheap fingerprint of a folder's posts: how many, and the newest modification."""
-    from dashboard.ingest import scan
+def folder_changed(folder: Path) -> bool:
+    """Whether the posts folder changed since the store last walked it: a stat of its folders
+    (cheap at any size), never a read of its files."""
+    from dashboard import ingest
 
-    files = scan(folder) if folder.is_dir() else []
-    return len(files), max((f.mtime_ns for f in files), default=0)
+    if not folder.is_dir():
+        return False
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            return ingest.folder_changed(cur, folder)
+        finally:
+            cur.close()
