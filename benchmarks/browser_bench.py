@@ -398,15 +398,12 @@ def app_range(span: tuple[date, date] | None) -> tuple[date, date]:
 
 
 def pick_targets(db: Path, keyword: str) -> Targets:
-    import duckdb
-
     from dashboard import coverage
     from dashboard.config import load_settings
+    from dashboard.store import Store
 
     tz = load_settings().site_timezone
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
+    with Store(db).read() as con:  # a store of an older schema is migrated first
         overview = coverage.securities_overview(con)
         priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
         if len(priced) < 2:
@@ -415,8 +412,6 @@ def pick_targets(db: Path, keyword: str) -> Targets:
         ranges = [app_range(coverage.article_span(con, [s], tz)) for s in (first, second)]
         articles, mentions = con.execute(
             "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM mentions)").fetchall()[0]
-    finally:
-        con.close()
     csvs = {p.stem: p for p in price_csvs()}
     change_csv = csvs.get(first) or csvs.get(first.lstrip("0")) or next(iter(csvs.values()))
     return Targets(tz, first, second, ranges[0], ranges[1], keyword, str(change_csv), articles, mentions)
@@ -588,50 +583,54 @@ def store_changes(page: Any, server: Server, db: Path, t: Targets, n: int) -> di
 def measure_queries(db: Path, t: Targets, warm: int = 3) -> dict[str, dict[str, list[float]]]:
     """Each query as the first paint calls it (and the keyword query as the browser step does),
     on a fresh read-only connection: the first call, then ``warm`` more."""
-    import duckdb
-
     from dashboard import coverage
+    from dashboard.store import Store
 
     s1, e1 = t.first_range
     s2 = _later_start(*t.second_range)
+    limit = table_limit()
     calls: dict[str, Callable[[Any], Any]] = {
-        "related_coverage": lambda c: coverage.related_coverage(c, [t.first], t.tz, s1, e1, limit=5000),
+        "related_coverage": lambda c: coverage.related_coverage(c, [t.first], t.tz, s1, e1, limit=limit),
         "session_markers": lambda c: coverage.session_markers(c, t.first, s1, e1, t.tz),
         "facets": lambda c: coverage.facets(c, [t.first]),
         "keyword": lambda c: coverage.related_coverage(c, [t.second], t.tz, s2, t.second_range[1],
-                                                       keyword=t.keyword, limit=5000),
+                                                       keyword=t.keyword, limit=limit),
     }
     out: dict[str, dict[str, list[float]]] = {k: {"cold": [], "warm": []} for k in calls}
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
+    with Store(db).read() as con:
         for name, call in calls.items():
             for i in range(1 + warm):
                 cur = con.cursor()
+                cur.execute("SET TimeZone = 'UTC'")
                 t0 = time.perf_counter()
                 call(cur)
                 out[name]["cold" if i == 0 else "warm"].append(time.perf_counter() - t0)
                 cur.close()
-    finally:
-        con.close()
     return out
+
+
+def table_limit() -> int:
+    """The most rows the app's coverage table asks for."""
+    import logging
+
+    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)  # no runtime here
+    try:
+        from dashboard.ui.coverage import TABLE_LIMIT
+        return int(TABLE_LIMIT)
+    except (ImportError, AttributeError):
+        return 1000
 
 
 def check_keyword(db: Path, t: Targets) -> None:
     """The keyword step waits for the table to change: make sure the keyword changes it."""
-    import duckdb
-
     from dashboard import coverage
+    from dashboard.store import Store
 
     s2 = _later_start(*t.second_range)
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
+    with Store(db).read() as con:
         args = (con, [t.second], t.tz, s2, t.second_range[1])
-        plain = coverage.related_coverage(*args, limit=5000)
-        hit = coverage.related_coverage(*args, keyword=t.keyword, limit=5000)
-    finally:
-        con.close()
+        plain = coverage.related_coverage(*args, limit=table_limit())
+        hit = coverage.related_coverage(*args, keyword=t.keyword, limit=table_limit())
     if len(hit) == len(plain) and list(hit["article_id"][:1]) == list(plain["article_id"][:1]):
         raise SystemExit(f"--keyword {t.keyword!r} leaves {t.second}'s table as it is ({len(plain)} rows): "
                          "pick a rarer one")
