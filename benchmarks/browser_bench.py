@@ -10,15 +10,17 @@ price CSVs of ../shared/prices imported; built once and kept as DIR/browser-N-KE
 a hash of the code that decides what a store holds (dashboard/store/, ingest.py), so a schema
 change builds a new one. ``--db`` measures a given store instead (one size).
 
-Rows (each browser row: 3 runs, min/median/max; "drawn" = at least one candlestick trace
-rendered, the coverage table present, no stale element and the app not running):
+Rows (each browser row: 3 runs, min/median/max; "drawn" = the run the action asked for has
+finished (its script_finished seen on the page's WebSocket), at least one candlestick trace is
+rendered, the coverage table is present, no stale element is left and the app is not running):
   load      page load until the chart and the table are drawn, versus a floor measured in the
             same run: benchmarks/minimal_app.py, one Plotly candlestick of the same prices.
   switch    in the "Securities" multiselect, add the second most covered security (until the
             table lists both), then remove the first (until the new chart and table are drawn):
             the sum, and each step. (Emptying the selection brings the default back, so a user
             cannot remove first.)
-  dates     type a later start year in the date range; timed from leaving the field.
+  dates     type a later start year in the date range; timed from closing its calendar (which
+            commits it; typing does not).
   keyword   type a keyword, Enter, until the table changes; and the query alone
             (coverage.related_coverage with keyword=..., on the store).
   queries   related_coverage, session_markers, facets as the first paint calls them, on a
@@ -27,8 +29,10 @@ rendered, the coverage table present, no stale element and the app not running):
             process), each followed by a rerun in the browser: snapshot copies the server
             keeps (under its own TMPDIR), their size, and the server's RSS before and after.
 
-The selectors, labels and user actions are at the top of this file: adapt them when the UI
-changes. Needs Debian's chromium (/usr/bin/chromium) and the playwright package.
+Browser rows also say where the time went, by the page's clock: until the run's end reached
+the page (script_finished on the WebSocket), and drawing after it (for a load, also the page and
+its WebSocket coming up). The selectors, labels and user actions are at the top of this file:
+adapt them when the UI changes. Needs Debian's chromium (/usr/bin/chromium) and playwright.
 """
 
 from __future__ import annotations
@@ -128,7 +132,8 @@ DRAWN_JS = """([sel, needTable, change, before, after]) => {
   const parts = {candles: JSON.stringify(s.candles.map(({drawn, ...c}) => c)),
                  tables: JSON.stringify(s.tables)};
   for (const p of change) if (parts[p] === before[p]) return false;
-  return parts;
+  return {...parts, at: performance.now(), requestAt: b ? b.requestAt : null,
+          finishedAt: b ? b.finishedAt : null};
 }""" % PAGE_STATE_JS
 
 
@@ -151,7 +156,8 @@ def _ws_hook_js() -> str:
     return "const N = %s;\n" % json.dumps(numbers) + """
 (() => {
   if (window.__bench) return;
-  const bench = window.__bench = {requests: 0, finished: 0, sinceRequest: 0};
+  const bench = window.__bench = {requests: 0, finished: 0, sinceRequest: 0,
+                                  requestAt: null, finishedAt: null};
   const varint = (b, i) => {
     let x = 0, m = 1, c;
     do { c = b[i++]; x += (c & 0x7f) * m; m *= 128; } while ((c & 0x80) && i < b.length);
@@ -187,6 +193,7 @@ def _ws_hook_js() -> str:
           if (f === N.SCRIPT_FINISHED && w === 0 && N.DONE.includes(v)) {
             bench.finished++;
             bench.sinceRequest++;
+            bench.finishedAt = performance.now();
           }
         }
       });
@@ -198,7 +205,7 @@ def _ws_hook_js() -> str:
           if (f !== N.RERUN_SCRIPT || w !== 2) continue;
           const auto = fields(b.subarray(v[0], v[1]))
             .some(([g, w2, x]) => g === N.IS_AUTO_RERUN && w2 === 0 && x);
-          if (!auto) { bench.requests++; bench.sinceRequest = 0; }
+          if (!auto) { bench.requests++; bench.sinceRequest = 0; bench.requestAt = performance.now(); }
         }
       } catch (err) { /* never break the app */ }
       return super.send(data);
@@ -247,7 +254,21 @@ def wait_drawn(page: Any, need_table: bool = True, change: Sequence[str] = (),
 # --- the user's actions: each returns seconds from the committing input until drawn --------
 
 
-def act_switch(page: Any, old: str, new: str) -> tuple[float, float]:
+def split(drawn: dict[str, Any], t0_page: float | None = None) -> dict[str, float]:
+    """Where an action's time went, by the page's clock: from the rerun request until the run's
+    script_finished reached the page (the server's run, and whatever the page drew of it while
+    its deltas arrived: one thread handles both), and from there until drawn; for a page load,
+    also what came before the first request (HTML, scripts, the WebSocket)."""
+    req, fin, at = drawn.get("requestAt"), drawn.get("finishedAt"), drawn.get("at")
+    if req is None or fin is None or at is None:
+        return {}
+    out = {"server_s": (fin - req) / 1000, "browser_s": (at - fin) / 1000}
+    if t0_page is not None:
+        out["before_request_s"] = (req - t0_page) / 1000
+    return out
+
+
+def act_switch(page: Any, old: str, new: str, splits: dict[str, Any]) -> tuple[float, float]:
     """Switch from ``old`` to ``new`` in the securities multiselect, as a user must here: pick
     ``new`` (the table now lists both), then remove ``old`` (emptying the selection would bring
     back the default security). Returns (pick, removal) seconds, each until drawn."""
@@ -260,18 +281,19 @@ def act_switch(page: Any, old: str, new: str) -> tuple[float, float]:
     n = requests(page)
     t0 = time.perf_counter()
     option.click()
-    wait_drawn(page, after=n)
+    splits["add"] = split(wait_drawn(page, after=n))
     pick = time.perf_counter() - t0
     page.keyboard.press("Escape")  # close the option list
     remove = page.get_by_role("button", name=re.compile(rf"^{LABELS['remove']} {re.escape(old)}\b"))
     n = requests(page)
     t0 = time.perf_counter()
     remove.click()
-    wait_drawn(page, change=("candles",), before=before, after=n)  # the new security's chart
+    # the new security's chart
+    splits["remove"] = split(wait_drawn(page, change=("candles",), before=before, after=n))
     return pick, time.perf_counter() - t0
 
 
-def act_dates(page: Any, start: date, end: date) -> tuple[float, date]:
+def act_dates(page: Any, start: date, end: date, splits: dict[str, Any]) -> tuple[float, date]:
     """Type a later start year; the date input commits when its calendar closes or it loses
     focus (not on each digit, nor on Enter); timed from there."""
     before = wait_drawn(page)
@@ -284,18 +306,20 @@ def act_dates(page: Any, start: date, end: date) -> tuple[float, date]:
     t0 = time.perf_counter()
     page.keyboard.press("Escape")  # closing the calendar the click opened commits the date ...
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 10)  # ... else leaving the field does
-    wait_drawn(page, change=("candles",), before=before, after=n)  # the chart's new range
+    # the chart's new range
+    splits["dates"] = split(wait_drawn(page, change=("candles",), before=before, after=n))
     return time.perf_counter() - t0, new_start
 
 
-def act_keyword(page: Any, keyword: str) -> float:
+def act_keyword(page: Any, keyword: str, splits: dict[str, Any]) -> float:
     before = wait_drawn(page)
     box = page.get_by_label(LABELS["keyword"])
     box.fill(keyword)
     n = requests(page)
     t0 = time.perf_counter()
     box.press("Enter")
-    wait_drawn(page, change=("tables",), before=before, after=n)  # check_keyword: it changes
+    # check_keyword made sure it changes the table
+    splits["keyword"] = split(wait_drawn(page, change=("tables",), before=before, after=n))
     return time.perf_counter() - t0
 
 
@@ -546,17 +570,18 @@ def measure_app(browser: Any, db: Path, t: Targets, steps: set[str], changes: in
     with streamlit_server(ROOT / "app.py", app_env(db)) as server, new_page(browser) as page:
         t0 = time.perf_counter()
         page.goto(server.url, wait_until="commit")
-        wait_drawn(page, after=0)
+        drawn = wait_drawn(page, after=0)
         r["load_s"] = time.perf_counter() - t0
+        r["splits"] = {"load": split(drawn, 0.0)}  # the page's clock starts at the navigation
         r["rss_after_load_mib"] = rss_mib(server.pid)
         if "switch" in steps or "dates" in steps or "keyword" in steps:
-            r["add_s"], r["remove_s"] = act_switch(page, t.first, t.second)
+            r["add_s"], r["remove_s"] = act_switch(page, t.first, t.second, r["splits"])
             r["switch_s"] = r["add_s"] + r["remove_s"]
         if "dates" in steps or "keyword" in steps:
-            r["dates_s"], r["dates_start"] = act_dates(page, *t.second_range)
+            r["dates_s"], r["dates_start"] = act_dates(page, *t.second_range, r["splits"])
             r["dates_start"] = r["dates_start"].isoformat()
         if "keyword" in steps:
-            r["keyword_s"] = act_keyword(page, t.keyword)
+            r["keyword_s"] = act_keyword(page, t.keyword, r["splits"])
         if "changes" in steps:
             r["changes"] = store_changes(page, server, db, t, changes)
     return r
@@ -669,19 +694,36 @@ def rows_of(r: Result) -> dict[str, str]:
     runs_ = r.runs
     col = lambda key: [x[key] for x in runs_ if key in x]  # noqa: E731
     rows: dict[str, str] = {}
+
+    def where(step: str) -> None:
+        """Medians of where the step's time went (see split)."""
+        splits = [x["splits"][step] for x in runs_ if x.get("splits", {}).get(step)]
+        if not splits:
+            return
+        parts = [("before_request_s", "page and WebSocket up"), ("server_s", "until the run's end arrived"),
+                 ("browser_s", "drawing after it")]
+        rows[f"  {step}: where the time went" + " " * len(step)] = " + ".join(
+            f"{label} {statistics.median(sp[k] for sp in splits):.2f} s"
+            for k, label in parts if k in splits[0])
+
     if col("load_s"):
         rows["page load until chart and table drawn"] = spread(col("load_s"))
+        where("load")
         rows["  minimal page floor (same runs)"] = spread(r.floor_s)
         if r.floor_s:
             rows["  ratio app / floor"] = ratio_spread([a / f for a, f in zip(col("load_s"), r.floor_s)])
     if col("switch_s"):
         rows["switch security (add the new, remove the old)"] = spread(col("switch_s"))
         rows["  add the new one, until drawn"] = spread(col("add_s"))
+        where("add")
         rows["  remove the old one, until drawn"] = spread(col("remove_s"))
+        where("remove")
     if col("dates_s"):
         rows["change the date range"] = spread(col("dates_s"))
+        where("dates")
     if col("keyword_s"):
         rows["keyword filter (in the browser)"] = spread(col("keyword_s"))
+        where("keyword")
     if "keyword" in r.queries:
         rows["keyword filter (query alone, warm)"] = spread(r.queries["keyword"]["warm"], "ms")
         rows["  first call on a connection"] = spread(r.queries["keyword"]["cold"], "ms")
