@@ -555,14 +555,14 @@ def new_page(browser: Any) -> Iterator[Any]:
 # --- measurements ------------------------------------------------------------------------
 
 
-def measure_floor(browser: Any, db: Path, t: Targets) -> float:
+def measure_floor(browser: Any, db: Path, t: Targets) -> tuple[float, dict[str, float]]:
     env = {**app_env(db), "BENCH_SYMBOL": t.first, "BENCH_FROM": t.first_range[0].isoformat(),
            "BENCH_TO": t.first_range[1].isoformat()}
     with streamlit_server(ROOT / "benchmarks" / "minimal_app.py", env) as server, new_page(browser) as page:
         t0 = time.perf_counter()
         page.goto(server.url, wait_until="commit")
-        wait_drawn(page, need_table=False, after=0)
-        return time.perf_counter() - t0
+        drawn = wait_drawn(page, need_table=False, after=0)
+        return time.perf_counter() - t0, split(drawn, 0.0)
 
 
 def measure_app(browser: Any, db: Path, t: Targets, steps: set[str], changes: int) -> dict[str, Any]:
@@ -702,7 +702,7 @@ def rows_of(r: Result) -> dict[str, str]:
             return
         parts = [("before_request_s", "page and WebSocket up"), ("server_s", "until the run's end arrived"),
                  ("browser_s", "drawing after it")]
-        rows[f"  {step}: where the time went" + " " * len(step)] = " + ".join(
+        rows[f"  {step}: where the time went (medians)" + " " * len(step)] = " + ".join(
             f"{label} {statistics.median(sp[k] for sp in splits):.2f} s"
             for k, label in parts if k in splits[0])
 
@@ -710,6 +710,7 @@ def rows_of(r: Result) -> dict[str, str]:
         rows["page load until chart and table drawn"] = spread(col("load_s"))
         where("load")
         rows["  minimal page floor (same runs)"] = spread(r.floor_s)
+        where("floor")
         if r.floor_s:
             rows["  ratio app / floor"] = ratio_spread([a / f for a, f in zip(col("load_s"), r.floor_s)])
     if col("switch_s"):
@@ -815,8 +816,9 @@ def bench_size(size: int, db: Path, args: argparse.Namespace, browser: Any) -> R
         if not browser_steps:
             print(line, flush=True)
             continue
-        floor = measure_floor(browser, db, t)
+        floor, floor_split = measure_floor(browser, db, t)
         run = measure_app(browser, db, t, browser_steps, args.changes)
+        run["splits"]["floor"] = floor_split
         result.floor_s.append(floor)
         result.runs.append(run)
         line += f" load {run['load_s']:.2f} s (floor {floor:.2f} s)"
