@@ -369,9 +369,11 @@ def _store(settings: Settings) -> Any:
 
 def fetch_prices(settings: Settings, symbols: list[str] | None = None, force: bool = False,
                  store: Any = None) -> Any:
-    """Fetch from Yahoo what the store lacks for ``symbols`` (default: every security in the
-    store), with their benchmarks; None when the store names no security yet."""
+    """Fetch what the store lacks for ``symbols`` (default: every security in the store), with
+    their benchmarks, from the sources ``price_sources`` names for each market (eastmoney, then
+    Yahoo, for Hong Kong and the mainland by default); None when the store names no security yet."""
     from dashboard.prices import YFinanceSource, default_spans, update_prices
+    from dashboard.prices.fallback import configured_source
 
     store = store or _store(settings)
     with store.read() as con:  # a chosen security's benchmark comes along
@@ -379,7 +381,14 @@ def fetch_prices(settings: Settings, symbols: list[str] | None = None, force: bo
                               margin_days=settings.price_margin_days, with_benchmarks=True)
     if not spans:
         return None
-    return update_prices(store, YFinanceSource(), spans, force=force, refresh_days=settings.refresh_days,
+    source: Any
+    try:
+        source, notes = configured_source(settings.price_sources)
+    except ValueError as e:  # a misconfigured dashboard.toml must not stop the fetch
+        source, notes = YFinanceSource(), [f"dashboard.toml: {e}; fetching from Yahoo alone"]
+    for note in notes:
+        log.warning("%s", note)
+    return update_prices(store, source, spans, force=force, refresh_days=settings.refresh_days,
                          refresh_after=timedelta(hours=settings.refresh_after_hours),
                          benchmarks=settings.benchmarks)
 
