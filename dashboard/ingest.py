@@ -657,10 +657,17 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         "path": pa.array(list(decided), pa.string()),
         "status": pa.array([s for s, _ in decided.values()], pa.string()),
         "article_id": pa.array([a for _, a in decided.values()], pa.string())}))
+    # the articles this run's files held before it (replaced, released or kept) ...
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE touched AS SELECT article_id FROM files
+        WHERE article_id IS NOT NULL AND (path IN (SELECT path FROM staged) OR path IN (SELECT path FROM gone))
+    """)
     released = _write(con, glob, has, root_key, found, replaced)
     con.unregister("decided")
     if report.new or report.updated or released or orphans:
-        refresh_reactions(con, benchmarks)
+        # ... and those it wrote: only their reactions are recomputed
+        con.execute("INSERT INTO touched SELECT article_id FROM written UNION ALL SELECT article_id FROM replaced")
+        refresh_reactions(con, benchmarks, articles="touched")
 
 
 def _load_known(con: duckdb.DuckDBPyConnection) -> _Known:

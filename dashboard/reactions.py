@@ -19,14 +19,16 @@ Per (article, security), at the article's event session (day 0; see ``sessions``
 
 A measure whose window reaches past the stored prices is missing (NULL), never zero.
 Everything is computed in DuckDB with window functions and as-of joins (the t -> p step by a
-vectorized Python function called from the same SQL), cached in the ``reactions`` table, and
-recomputed whenever articles or prices change.
+vectorized Python function called from the same SQL), cached in the ``daily_returns`` and
+``reactions`` tables, and recomputed for what changed: the articles added, edited or removed,
+and the securities whose prices changed (with every security measured against one of them).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -79,11 +81,13 @@ def _each_window(template: str, sep: str = ",\n       ") -> str:
     return sep.join(template.format(w=w, L=sessions_in(w)) for w in WINDOWS)
 
 
-# Daily returns of every priced security, beside its benchmark's over the same interval, and
-# the estimation window's market model and noise as of each row. The residuals' variance is
-# Syy (1 - r^2) / (n - 2); a security that is its own benchmark has none (sigma NULL, not 0).
+# Daily returns of the priced securities ({symbols}: a condition on their symbol), beside
+# their benchmark's over the same interval, and the estimation window's market model and noise
+# as of each row. The residuals' variance is Syy (1 - r^2) / (n - 2); a security that is its
+# own benchmark has none (sigma NULL, not 0). Each security's rows depend on its own prices
+# and its benchmark's only, so recomputing some securities leaves the others' as they were.
 DAILY = f"""
-DELETE FROM daily_returns;
+DELETE FROM daily_returns WHERE {{symbols}};
 INSERT INTO daily_returns BY NAME
 WITH px AS (
     SELECT p.symbol, p.date, p.adj_close, p.volume, b.benchmark,
@@ -92,9 +96,11 @@ WITH px AS (
     FROM prices p
     JOIN securities s USING (symbol)
     LEFT JOIN benchmarks b ON b.market = s.market
+    WHERE {{symbols}}
     WINDOW w AS (PARTITION BY p.symbol ORDER BY p.date)
 ),
-bench AS (SELECT symbol AS benchmark, date AS bdate, adj_close AS bclose FROM prices),
+bench AS (SELECT symbol AS benchmark, date AS bdate, adj_close AS bclose FROM prices
+          WHERE symbol IN (SELECT benchmark FROM benchmarks)),
 bench_end AS (SELECT benchmark, max(bdate) AS bmax FROM bench GROUP BY ALL),
 joined AS (
     SELECT px.*, CASE WHEN b.bdate >= px.date - INTERVAL {BENCHMARK_STALE_DAYS} DAY
@@ -124,7 +130,7 @@ SELECT * EXCLUDE (sd_ar, syy, ssr),
 FROM estimated
 """
 
-# Per day: the window measures that day 0 at that row would have.
+# Per day of the securities with events: the window measures that day 0 at that row would have.
 MEASURES = f"""
 CREATE OR REPLACE TEMP TABLE day_measures AS
 SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, n_est, sigma, sigma_mm,
@@ -134,15 +140,17 @@ SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, 
        lead(adj_close, 5) OVER w / lag(adj_close, 1) OVER w - 1 AS cr_0_p5,
        avg(volume) OVER v20 AS volume_avg20, count(volume) OVER v20 AS n_v20
 FROM daily_returns
+WHERE symbol IN (SELECT DISTINCT symbol FROM event_sessions)
 WINDOW w AS (PARTITION BY symbol ORDER BY i),
        {", ".join(f"w_{w} AS (PARTITION BY symbol ORDER BY i {_rows(*WINDOWS[w])})" for w in WINDOWS)},
        v20 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 """
 
-# Per (article, security): the CARs of its event session, then their t-statistics, then their
-# p-values (student_t_p: see _register_context).
+# Per (article, security) pair in event_sessions: the CARs of its event session, then their
+# t-statistics, then their p-values (student_t_p: see _register_context). {pairs} is a
+# condition on the rows to replace, the pairs event_sessions holds.
 REACTIONS = f"""
-DELETE FROM reactions;
+DELETE FROM reactions WHERE {{pairs}};
 INSERT INTO reactions BY NAME
 WITH cars AS (
     SELECT e.article_id, e.symbol, e.session, d.benchmark,
@@ -197,18 +205,80 @@ def _unregister_context(con: duckdb.DuckDBPyConnection) -> None:
     con.remove_function("student_t_p")
 
 
-def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None) -> None:
-    """Recompute the ``reactions`` cache from articles and prices (inside the caller's write)."""
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None, *,
+                      articles: Iterable[str] | str | None = None,
+                      symbols: Iterable[str] | None = None) -> None:
+    """Recompute the ``daily_returns`` and ``reactions`` caches (inside the caller's write).
+
+    With neither ``articles`` nor ``symbols``, everything. Otherwise only what they change:
+    ``articles``, the ids of articles added, edited or removed since the caches were last
+    brought up to date (or the name of a table with an ``article_id`` column holding them),
+    and ``symbols``, the securities whose prices changed. A benchmark's change reaches every
+    security measured against it; a security whose stored benchmark is not the one
+    ``benchmarks`` now gives it is recomputed too. The rows are those a full recompute gives.
+    """
+    if isinstance(symbols, str):
+        symbols = [symbols]
     _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
     try:
-        build_event_sessions(con)
-        con.execute(DAILY)
-        con.execute(MEASURES)
-        con.execute(REACTIONS)
-        con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
-                    "DROP TABLE IF EXISTS security_sessions")
+        if articles is None and symbols is None:
+            _recompute(con, scoped=False)
+        else:
+            _scope(con, articles, symbols)
+            if con.execute("SELECT EXISTS (SELECT 1 FROM reaction_symbols) "
+                           "OR EXISTS (SELECT 1 FROM reaction_articles)").fetchall()[0][0]:
+                _recompute(con, scoped=True)
+            con.execute("DROP TABLE IF EXISTS reaction_symbols; DROP TABLE IF EXISTS reaction_articles")
     finally:
         _unregister_context(con)
+
+
+def _scope(con: duckdb.DuckDBPyConnection, articles: Iterable[str] | str | None,
+           symbols: Iterable[str] | None) -> None:
+    """Temp tables ``reaction_articles`` and ``reaction_symbols``: the articles whose pairs,
+    and the securities whose returns and pairs, are to be recomputed."""
+    if isinstance(articles, str):
+        if not _TABLE_NAME.fullmatch(articles):
+            raise ValueError(f"articles={articles!r}: the name of a table with an article_id column, "
+                             "or a list of article ids")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE reaction_articles AS "
+                    f"SELECT DISTINCT article_id FROM {articles} WHERE article_id IS NOT NULL")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE reaction_articles AS "
+                    "SELECT DISTINCT unnest(?::VARCHAR[]) AS article_id", [sorted(set(articles or ()))])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE reaction_symbols AS
+        WITH given AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS symbol)
+        SELECT symbol FROM given
+        UNION  -- measured against a benchmark whose prices changed
+        SELECT s.symbol FROM securities s JOIN benchmarks b ON b.market = s.market
+        WHERE b.benchmark IN (SELECT symbol FROM given)
+        UNION  -- measured against another benchmark than the one it has now
+        SELECT d.symbol FROM (SELECT DISTINCT symbol, benchmark FROM daily_returns) d
+        LEFT JOIN securities s USING (symbol) LEFT JOIN benchmarks b ON b.market = s.market
+        WHERE d.benchmark IS DISTINCT FROM b.benchmark
+    """, [sorted(set(symbols or ()))])
+
+
+def _pairs(alias: str = "") -> str:
+    """The pairs a scoped refresh replaces: of a security or an article in its scope."""
+    return (f"{alias}symbol IN (SELECT symbol FROM reaction_symbols) "
+            f"OR {alias}article_id IN (SELECT article_id FROM reaction_articles)")
+
+
+def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
+    """Replace every security's daily returns and every pair's reaction, or (``scoped``) those
+    of the securities in ``reaction_symbols`` and of the pairs naming them or an article in
+    ``reaction_articles``."""
+    build_event_sessions(con, _pairs("m.") if scoped else "TRUE")
+    con.execute(DAILY.format(symbols="symbol IN (SELECT symbol FROM reaction_symbols)" if scoped else "TRUE"))
+    con.execute(MEASURES)
+    con.execute(REACTIONS.format(pairs=_pairs() if scoped else "TRUE"))
+    con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
+                "DROP TABLE IF EXISTS security_sessions")
 
 
 # --- reading ---------------------------------------------------------------------------

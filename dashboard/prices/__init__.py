@@ -109,6 +109,7 @@ from dashboard.prices.cache import (  # noqa: E402 - the cache builds on the int
     ensure_securities,
     extend_coverage,
     import_csv,
+    import_csvs,
     missing_range,
     record_failure,
     stored_prices,
@@ -130,6 +131,6 @@ __all__ = [
     "FailureKind", "FallbackSource", "FetchReport", "FetchResult", "PriceFailure", "PriceFileError",
     "PriceSource", "YFinanceSource", "akshare_available", "classify", "configured_source", "coverage",
     "coverage_report", "default_spans", "drop_impossible", "ensure_securities", "extend_coverage",
-    "import_csv", "impossible_rows", "make_source", "missing_range", "normalize", "read_price_csv",
+    "import_csv", "import_csvs", "impossible_rows", "make_source", "missing_range", "normalize", "read_price_csv",
     "record_failure", "stored_prices", "update_prices", "write_prices",
 ]

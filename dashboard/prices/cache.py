@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from dashboard.markets import info_for
 from dashboard.names import name_securities
-from dashboard.prices import COLUMNS, PriceFailure, PriceSource, drop_impossible
+from dashboard.prices import COLUMNS, FetchResult, PriceFailure, PriceSource, drop_impossible
 from dashboard.prices.csvfiles import PriceFileError, read_price_csv
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import parse_symbol
@@ -49,21 +49,35 @@ def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) ->
 
 def write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFrame, source: str,
                  covered: tuple[date, date]) -> int:
-    """Replace the symbol's rows for the dates given; extend its coverage; clear its failure."""
+    """Replace the symbol's rows for the dates given; extend its coverage; clear its failure.
+    (The caller refreshes the reactions: ``refresh_reactions(con, symbols=[symbol])``.)"""
+    return _write_prices(con, symbol, frame, source, covered)[0]
+
+
+def _write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFrame, source: str,
+                  covered: tuple[date, date]) -> tuple[int, bool]:
+    """``write_prices``, and whether the rows reactions are measured on changed (a new date,
+    or another adjusted close or volume): when not, they need no refresh."""
     if frame.empty:
-        return 0
+        return 0, False
     table = pa.table({
         "symbol": [symbol] * len(frame),
         "date": list(frame.index),
         **{c: frame[c].to_numpy() for c in COLUMNS},
     })
     con.register("new_prices", table)
+    changed = con.execute("""
+        SELECT EXISTS (
+            SELECT 1 FROM new_prices n LEFT JOIN prices p ON p.symbol = n.symbol AND p.date = n.date
+            WHERE p.date IS NULL OR p.adj_close IS DISTINCT FROM n.adj_close
+               OR p.volume IS DISTINCT FROM n.volume)
+    """).fetchall()[0][0]
     con.execute("DELETE FROM prices WHERE symbol = ? AND date IN (SELECT date FROM new_prices)", [symbol])
     con.execute("INSERT INTO prices SELECT symbol, date, open, high, low, close, adj_close, volume, "
                 "?, now() FROM new_prices", [source])
     con.unregister("new_prices")
     extend_coverage(con, symbol, covered, source)
-    return len(frame)
+    return len(frame), bool(changed)
 
 
 def extend_coverage(con: duckdb.DuckDBPyConnection, symbol: str, covered: tuple[date, date],
@@ -151,8 +165,9 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
                   progress: Callable[[int, int], None] | None = None) -> FetchReport:
     """Bring the store's prices up to ``spans`` (symbol -> [start, end]), asking only for gaps.
 
-    The network is asked outside any store transaction; each batch's answer is written in
-    one transaction of its own, so a failure never touches rows already stored.
+    The network is asked outside any store transaction, every batch first; then all the
+    answers are written in one transaction with one reaction refresh (for the securities
+    whose prices changed). A failure never touches rows already stored.
     """
     today = today or date.today()
     now = datetime.now(UTC)
@@ -176,47 +191,96 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
             report.skipped[symbol] = failed[0]
             continue
         wanted[symbol] = gap
+    answers: list[tuple[list[str], date, date, FetchResult]] = []
     done = 0
-    for batch, start, end in _batches(wanted, batch_size):
-        report.requested += batch
-        answer = source.fetch(batch, start, end)
-        with store.write() as con:
-            ensure_securities(con, batch)
+    try:
+        for batch, start, end in _batches(wanted, batch_size):
+            report.requested += batch
+            answers.append((batch, start, end, source.fetch(batch, start, end)))
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(wanted))
+    finally:  # what was fetched is kept, even when a later batch raised
+        if answers:
+            _store_answers(store, source.name, answers, have, wanted, report, benchmarks)
+    return report
+
+
+def _store_answers(store: Store, source_name: str, answers: list[tuple[list[str], date, date, FetchResult]],
+                   have: dict[str, Coverage], wanted: dict[str, tuple[date, date]], report: FetchReport,
+                   benchmarks: dict[str, str] | None) -> None:
+    """Write every batch's answer in one transaction, with one reaction refresh for the
+    securities whose prices changed."""
+    changed: list[str] = []
+    with store.write() as con:
+        ensure_securities(con, list(dict.fromkeys(s for batch, _, _, _ in answers for s in batch)))
+        for _, start, end, answer in answers:
             for symbol, frame in answer.frames.items():
                 frame, dropped = drop_impossible(frame, symbol)
                 if dropped:
                     report.warnings.append(dropped)
-                answered_by = answer.sources.get(symbol, source.name)  # a fallback's member
+                answered_by = answer.sources.get(symbol, source_name)  # a fallback's member
                 report.sources[symbol] = answered_by
-                report.stored[symbol] = write_prices(con, symbol, frame, answered_by, (start, end))
+                report.stored[symbol], moved = _write_prices(con, symbol, frame, answered_by, (start, end))
+                if moved:
+                    changed.append(symbol)
             for symbol, failure in answer.failures.items():
                 if failure.kind == "no_data" and symbol in have and _no_sessions(symbol, *wanted[symbol]):
                     # nothing to price: the gap was a weekend or holiday, not a failure
-                    extend_coverage(con, symbol, wanted[symbol], source.name)
+                    extend_coverage(con, symbol, wanted[symbol], source_name)
                     report.cached.append(symbol)
                     continue
                 report.failures[symbol] = failure
                 record_failure(con, failure, start, end)
-            if answer.frames:
-                refresh_reactions(con, benchmarks)
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(wanted))
-    return report
+        if changed:
+            refresh_reactions(con, benchmarks, symbols=changed)
+
+
+def import_csvs(store: Store, files: Sequence[str | Path], symbol: str | None = None,
+                benchmarks: dict[str, str] | None = None
+                ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    """Import yfinance CSV exports in one transaction with one reaction refresh. Each file is
+    all or nothing: one that cannot be read is refused whole, with the reason, and the others
+    import. ``symbol`` names the symbol of every file (for one whose name does not say it).
+
+    Returns the imported files as (file, symbol, rows) and the refused ones as (file, message),
+    each in the order given. Re-importing the same files changes nothing.
+    """
+    read: list[tuple[str, str, pd.DataFrame]] = []
+    failed: list[tuple[str, str]] = []
+    for path in files:  # read every file before the write, so the store is held only briefly
+        try:
+            sym, frame = read_price_csv(path, symbol)
+            if frame.empty:
+                raise PriceFileError(f"{path}: has no price rows")
+        except PriceFileError as e:
+            failed.append((str(path), str(e)))
+            continue
+        read.append((str(path), sym, frame))
+    imported: list[tuple[str, str, int]] = []
+    if not read:
+        return imported, failed
+    changed: list[str] = []
+    with store.write() as con:
+        ensure_securities(con, list(dict.fromkeys(sym for _, sym, _ in read)))
+        for path, sym, frame in read:
+            span = (frame.index.min(), frame.index.max())
+            rows, moved = _write_prices(con, sym, frame, f"csv:{Path(path).name}", span)
+            imported.append((path, sym, rows))
+            if moved:
+                changed.append(sym)
+        if changed:
+            refresh_reactions(con, benchmarks, symbols=changed)
+    return imported, failed
 
 
 def import_csv(store: Store, path: str | Path, symbol: str | None = None,
                benchmarks: dict[str, str] | None = None) -> tuple[str, int]:
     """Import one CSV export; all or nothing; re-importing the same file changes nothing."""
-    symbol, frame = read_price_csv(path, symbol)
-    if frame.empty:
-        raise PriceFileError(f"{path}: has no price rows")
-    span = (frame.index.min(), frame.index.max())
-    with store.write() as con:
-        ensure_securities(con, [symbol])
-        rows = write_prices(con, symbol, frame, f"csv:{Path(path).name}", span)
-        refresh_reactions(con, benchmarks)
-    return symbol, rows
+    imported, failed = import_csvs(store, [path], symbol, benchmarks)
+    if failed:
+        raise PriceFileError(failed[0][1])
+    return imported[0][1], imported[0][2]
 
 
 def stored_prices(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None = None,
