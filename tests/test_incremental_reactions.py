@@ -106,8 +106,11 @@ def test_incremental_reactions_equal_a_full_recompute(real: tuple[Store, Path], 
         assert priced > 40  # the news reach most of the priced securities
     assert_same_as_full(store, tmp_path)
 
-    # articles: 40 new, one edited to name other securities at another time, one removed
+    # articles: 42 new, two edited to name other securities at other times, two removed; one of
+    # the new falls on a half day's afternoon, one after the last price row (the calendar decides)
     write_news(posts / "more", 40, hk_codes(shared_prices), seed=2)
+    write_post(posts / "more", "half-day.md", "腾讯控股(00700.HK)公告。", date="2021-12-24 14:00:00 +0800")
+    write_post(posts / "more", "after.md", "腾讯控股(00700.HK)周末公告。", date="2025-05-24 10:00:00 +0800")
     news = sorted((posts / "news").glob("*.md"))
     write_post(posts / "news", news[0].name, "腾讯控股(00700.HK)公告回购。", date="2023-03-05 14:10:00 +0800")
     write_post(posts / "news", news[1].name, "美团-W(03690.HK)及快手-W(01024.HK)合作。",
@@ -115,8 +118,15 @@ def test_incremental_reactions_equal_a_full_recompute(real: tuple[Store, Path], 
     news[2].unlink()
     (posts / "seeds" / "2021-12-29-202112292228912369.md").unlink()
     report = ingest_folder(store, posts)
-    assert (report.new, report.updated, report.removed) == (40, 2, 2)
+    assert (report.new, report.updated, report.removed) == (42, 2, 2)
     assert_same_as_full(store, tmp_path)
+    with store.read() as con:
+        sessions = dict(con.execute("""
+            SELECT regexp_extract(a.path, '[^/]*$'), r.session::VARCHAR FROM reactions r JOIN articles a
+            USING (article_id) WHERE a.path LIKE '%/more/half-day.md' OR a.path LIKE '%/more/after.md'
+        """).fetchall())
+    # 12:00 close on Christmas Eve, then a weekend and two holidays; after the prices, the calendar's
+    assert sessions == {"half-day.md": "2021-12-28", "after.md": "2025-05-26"}
 
     # one security's prices change (a re-export with other closes from 2022 on)
     import_csv(store, scaled(shared_prices / "hsi-constituents" / "0700.HK.csv",
