@@ -146,14 +146,15 @@ WINDOW w AS (PARTITION BY symbol ORDER BY i),
        v20 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 """
 
-# Per (article, security) pair in event_sessions: the CARs of its event session, then their
-# t-statistics, then their p-values (student_t_p: see _register_context). {pairs} is a
-# condition on the rows to replace, the pairs event_sessions holds.
+# Per event (a security's session that articles fall on): the CARs, then their t-statistics,
+# then their p-values (student_t_p: see _register_context); then per (article, security) pair
+# in event_sessions, its event's. {pairs} is a condition on the rows to replace, the pairs
+# event_sessions holds.
 REACTIONS = f"""
 DELETE FROM reactions WHERE {{pairs}};
 INSERT INTO reactions BY NAME
 WITH cars AS (
-    SELECT e.article_id, e.symbol, e.session, d.benchmark,
+    SELECT d.symbol, d.date AS session, d.benchmark,
            d.ret AS day0_return,
            d.ar AS day0_abnormal,
            d.cr_m1_p1,
@@ -163,19 +164,24 @@ WITH cars AS (
                          + " THEN d.sret_{w} - {L} * d.alpha - d.beta * d.srm_{w} END AS car_{w}_mm")},
            CASE WHEN d.n_v20 = 20 AND d.volume_avg20 > 0 THEN d.volume / d.volume_avg20 END AS volume_ratio,
            d.sigma, d.sigma_mm, d.n_est
-    FROM event_sessions e
-    LEFT JOIN day_measures d ON d.symbol = e.symbol AND d.date = e.session
+    FROM day_measures d
+    SEMI JOIN event_sessions e ON d.symbol = e.symbol AND d.date = e.session
 ),
 tstats AS (
     SELECT *,
            {_each_window("car_{w} / (sigma * sqrt({L})) AS t_car_{w}")},
            {_each_window("car_{w}_mm / (sigma_mm * sqrt({L})) AS t_car_{w}_mm")}
     FROM cars
+),
+events AS (
+    SELECT *,
+           {_each_window("student_t_p(t_car_{w}, n_est - 1) AS p_car_{w}")},
+           {_each_window("student_t_p(t_car_{w}_mm, n_est - 2) AS p_car_{w}_mm")}
+    FROM tstats
 )
-SELECT *,
-       {_each_window("student_t_p(t_car_{w}, n_est - 1) AS p_car_{w}")},
-       {_each_window("student_t_p(t_car_{w}_mm, n_est - 2) AS p_car_{w}_mm")}
-FROM tstats
+SELECT e.article_id, e.symbol, e.session, v.* EXCLUDE (symbol, session)
+FROM event_sessions e
+LEFT JOIN events v ON v.symbol = e.symbol AND v.session = e.session
 """
 
 
