@@ -29,9 +29,11 @@ def _missing_days(dates: pd.Series) -> list[str]:
     return [d.strftime("%Y-%m-%d") for d in every if d not in traded]
 
 
-def _hover_lines(lines: list[str], limit: int = 8) -> str:
+def _hover_lines(lines: list[str], limit: int = 8, total: int | None = None) -> str:
+    """Up to ``limit`` lines, and how many more of ``total`` (default: all the lines given)."""
+    total = len(lines) if total is None else total
     shown = [line if len(line) <= 70 else line[:69] + "…" for line in lines[:limit]]
-    more = f"<br>+{len(lines) - limit}" if len(lines) > limit else ""
+    more = f"<br>+{total - len(shown)}" if total > len(shown) else ""
     return "<br>".join(shown) + more
 
 
@@ -66,7 +68,7 @@ def price_chart(prices: pd.DataFrame, markers: pd.DataFrame, *, title: str, labe
                              "color": [SELECTED if d.date() == selected_session else "white" for d in s]}},
             text=[str(c) for c in counts], textfont={"size": 11, "color": "white"},
             customdata=[[d.strftime("%Y-%m-%d")] for d in s],
-            hovertext=[f"<b>{d:%Y-%m-%d}</b> · {c} {labels['articles']}<br>{_hover_lines(list(lines))}"
+            hovertext=[f"<b>{d:%Y-%m-%d}</b> · {c} {labels['articles']}<br>{_hover_lines(list(lines), total=c)}"
                        for d, c, lines in zip(s, counts, m["lines"], strict=True)],
             hoverinfo="text", name=labels["news"], showlegend=False), row=1, col=1)
     if selected_session is not None:

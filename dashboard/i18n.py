@@ -16,8 +16,10 @@ TEXTS: dict[str, dict[str, str]] = {
                  "zh": "每篇文章标注在它最早可能影响股价的交易时段"},
     "language": {"en": "Language", "zh": "语言"},
     "securities": {"en": "Securities", "zh": "证券"},
-    "securities_help": {"en": "By code or name; most covered first. The first one is charted.",
-                        "zh": "可按代码或名称搜索，按报道数量排序；第一个用于K线图。"},
+    "securities_help": {"en": "Type a code in any form (03690, 1024.hk, 700, 600519), a name (美团) or "
+                              "pinyin initials (mt) and press Enter; most covered first. Each one is charted.",
+                        "zh": "可输入任意形式的代码（03690、1024.hk、700、600519）、名称（美团）或拼音首字母（mt）"
+                              "后回车；按报道数量排序，每只证券各画一张图。"},
     "range": {"en": "Date range", "zh": "日期范围"},
     "articles": {"en": "articles", "zh": "篇"},
     "view": {"en": "View", "zh": "视图"},
@@ -91,6 +93,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "每篇文章前5至后10个交易日的平均累计超额收益（相对{bench}），"
               "至少5个事件的交易日显示95%置信区间；"
               "共 {n} 个事件（证券的交易日）有前后行情。"},
+    "average_pooled": {"en": "Pooled over {symbols}: each article counts once for each of them it names.",
+                       "zh": "合并 {symbols}：文章对其提及的每只证券各计一次。"},
+    "pick_article_moves": {"en": "Click a headline to read the article.", "zh": "点击标题阅读文章。"},
     "average_none": {"en": "No article in the selection has prices around it yet.",
                      "zh": "所选文章周围暂无完整行情。"},
     "main_only": {"en": "Main subjects only (K-line blocks)", "zh": "仅主要标的（K线图块）"},
@@ -113,7 +118,11 @@ TEXTS: dict[str, dict[str, str]] = {
                          "from 130 to 11 before each article.",
                    "zh": "市场模型：以文章前第130至第11个交易日（共120个）做最小二乘估计alpha和beta。"},
     "any": {"en": "Any", "zh": "全部"},
-    "pick_security": {"en": "Code or name", "zh": "代码或名称"},
+    "price_header": {"en": "{symbol} · last close **{close}** ({date}) · **{change}** over the range",
+                     "zh": "{symbol} · 最新收盘 **{close}**（{date}）· 区间涨跌 **{change}**"},
+    "col_security": {"en": "Security", "zh": "证券"},
+    "pick_security": {"en": "Code, name or pinyin initials", "zh": "代码、名称或拼音首字母"},
+    "unknown_typed": {"en": "Nothing in the store matches {value!r}.", "zh": "数据中没有与 {value!r} 匹配的证券。"},
     "fail_network": {"en": "Yahoo Finance could not be reached (no network connection?)",
                      "zh": "无法连接 Yahoo Finance（网络不通？）"},
     "fail_rate_limited": {"en": "Yahoo Finance is rate limiting requests; retry in a few minutes",

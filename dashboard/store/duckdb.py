@@ -50,10 +50,20 @@ CREATE TABLE IF NOT EXISTS articles (
     ingested_at  TIMESTAMPTZ
 );
 CREATE TABLE IF NOT EXISTS mentions (
-    article_id VARCHAR NOT NULL,
-    symbol     VARCHAR NOT NULL,
-    how        VARCHAR NOT NULL,   -- embed | link | inline
-    name       VARCHAR             -- the name the post gives, if any
+    -- one row per (article, security it names): the per-security access path every view reads.
+    -- It carries what a view shows of the article, and is kept clustered by symbol (see
+    -- cluster_mentions) so a security's rows are a few row groups, never a scan of the corpus.
+    article_id   VARCHAR NOT NULL,
+    symbol       VARCHAR NOT NULL,
+    how          VARCHAR NOT NULL,   -- embed | link | inline
+    name         VARCHAR,            -- the name the post gives, if any
+    published_at TIMESTAMPTZ,
+    title        VARCHAR,
+    source       VARCHAR,
+    categories   VARCHAR[],
+    url          VARCHAR,
+    text         VARCHAR,            -- the clean text, for the keyword filter
+    named        VARCHAR[]           -- every security the article names, main subjects first
 );
 CREATE TABLE IF NOT EXISTS securities (
     symbol    VARCHAR NOT NULL,    -- Yahoo Finance symbol
@@ -350,6 +360,18 @@ class Snapshot:
 
 # Changes to stores made by earlier versions, each applied once (recorded in meta).
 MIGRATIONS: list[tuple[str, str]] = [
+    ("mentions.wide", """
+        CREATE OR REPLACE TABLE mentions AS
+        SELECT m.article_id, m.symbol, m.how, m.name, a.published_at, a.title, a.source, a.categories,
+               a.url, a.text,
+               list(m.symbol) OVER (PARTITION BY m.article_id ORDER BY
+                   CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS named
+        FROM mentions m JOIN articles a USING (article_id)
+        ORDER BY m.symbol, a.published_at;
+        INSERT INTO meta VALUES ('mentions_clustered', (SELECT count(*)::VARCHAR FROM mentions))
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+    """),
     ("files.folder", """
         ALTER TABLE files ADD COLUMN IF NOT EXISTS folder VARCHAR;
         UPDATE files SET folder = regexp_replace(path, '/[^/]*$', '') WHERE folder IS NULL;
@@ -380,6 +402,30 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if f"migration:{key}" not in done:
             con.execute(sql)
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
+
+
+def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
+    """Keep ``mentions`` clustered by symbol: each write appends its rows (sorted within the
+    batch); once the appended rows exceed ``slack`` of the table (and two row groups), the table
+    is rewritten in order. The rewrite costs the corpus, but only every tenth growth or so; in
+    between, a security's rows stay in a few row groups that DuckDB's zone maps pick out.
+    ``inserted_sorted``: the table was just filled in order from empty. True when it rewrote."""
+    total = con.execute("SELECT count(*) FROM mentions").fetchall()[0][0]
+    if inserted_sorted:
+        con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(total)])
+        return False
+    rows = con.execute("SELECT value FROM meta WHERE key = 'mentions_clustered'").fetchall()
+    clustered = int(rows[0][0]) if rows else 0
+    if total - clustered <= max(2 * 122_880, slack * total) and clustered <= total:
+        return False
+    con.execute("CREATE OR REPLACE TEMP TABLE mentions_sorted AS SELECT * FROM mentions ORDER BY symbol, published_at")
+    con.execute("DELETE FROM mentions")
+    con.execute("INSERT INTO mentions SELECT * FROM mentions_sorted")
+    con.execute("DROP TABLE mentions_sorted")
+    con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [str(total)])
+    return True
 
 
 # Caches derived from articles and prices: an older store's are rebuilt, not altered.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,19 +16,28 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import coverage, figures, reactions
-from dashboard.config import Settings, load_settings
+from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
+from dashboard.prices.demo import import_demo_prices
+from dashboard.securities import SecurityIndex
 from dashboard.store import Generation, Snapshot, Store, StoreBusy
+
+SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
 
 
 class SnapshotHolder:
-    """The app's read view of the store: one snapshot, re-taken when the file changes."""
+    """The app's read view of the store: one snapshot, re-taken when the file changes.
+
+    Readers hold a snapshot for the length of a query (``reading()``); a snapshot replaced by a
+    newer one is closed, and its copy deleted, as soon as its last reader is done, so at most
+    one copy outlives a change, and only while a query on it is running."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._current: Snapshot | None = None
-        self._retired: list[Snapshot] = []  # still possibly in use by a running query
+        self._readers: dict[int, int] = {}  # id(snapshot) -> queries running on it
+        self._retired: dict[int, Snapshot] = {}
         self.busy = False
 
     def current(self) -> Snapshot:
@@ -44,12 +55,45 @@ class SnapshotHolder:
                         raise
                     self.busy = True  # a writer holds the store: keep serving the last snapshot
                     return self._current
-                if self._current is not None:
-                    self._retired.append(self._current)
-                    while len(self._retired) > 2:
-                        self._retired.pop(0).close()
-                self._current = fresh
+                old, self._current = self._current, fresh
+                if old is not None:
+                    self._retire(old)
             return self._current
+
+    def _retire(self, snap: Snapshot) -> None:
+        if self._readers.get(id(snap), 0):
+            self._retired[id(snap)] = snap  # closed by its last reader
+        else:
+            snap.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Snapshot]:
+        """The current snapshot, kept open until the block ends."""
+        with self._lock:
+            snap = self._current
+        if snap is None or snap.generation != self.store.generation():
+            snap = self.current()
+        with self._lock:
+            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
+        try:
+            yield snap
+        finally:
+            with self._lock:
+                left = self._readers[id(snap)] - 1
+                if left:
+                    self._readers[id(snap)] = left
+                else:
+                    del self._readers[id(snap)]
+                    retired = self._retired.pop(id(snap), None)
+                    if retired is not None:
+                        retired.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for snap in [self._current, *self._retired.values()]:
+                if snap is not None:
+                    snap.close()
+            self._current, self._retired = None, {}
 
 
 @st.cache_resource(show_spinner=False)
@@ -63,28 +107,48 @@ def snapshots() -> SnapshotHolder:
     return SnapshotHolder(Store(s.db_path, lock_timeout=s.lock_timeout))
 
 
+_last_generation: list[Generation] = []  # the generation the caches hold, for every session
+
+
 def generation() -> Generation:
-    return snapshots().current().generation
+    """The store's current generation. When it changes, the cached reads of the old one are
+    dropped, so memory stays flat however often the store changes."""
+    gen = snapshots().current().generation
+    if _last_generation and _last_generation[0] != gen:
+        query.clear()
+        price_figure_json.clear()
+        security_index.clear()
+    _last_generation[:] = [gen]
+    return gen
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def query(name: str, gen: Generation, *args: Any) -> Any:
     """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
-    cur = snapshots().current().cursor()
-    try:
-        return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
-    finally:
-        cur.close()
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
+        finally:
+            cur.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def security_index(gen: Generation) -> SecurityIndex:
+    """What a typed code, name or pinyin means, over the store's securities (built when needed)."""
+    overview = query("securities_overview", gen)
+    return SecurityIndex.of(overview[["symbol", "name", "name_en"]])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def price_figure_json(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
-                      selected: date | None) -> str:
+                      selected: date | None, height: int = 560) -> str:
     s = settings()
     prices = query("price_history", gen, symbol, start, end)
     markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
     labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
     fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
+    fig.update_layout(height=height)
     return fig.to_json()
 
 
@@ -149,6 +213,11 @@ def bootstrap() -> Bootstrap:
                 result.ingested = _ingest(s.posts_dir, s, store)
             except StoreBusy as e:
                 result.errors.append(str(e))
+        if s.posts_dir.resolve() == SAMPLE_POSTS:  # the sample's prices, so charts show offline too
+            try:
+                import_demo_prices(store, benchmarks=s.benchmarks)
+            except StoreBusy as e:
+                result.errors.append(str(e))
         if s.fetch_on_start:
             try:
                 result.fetched = _fetch(s=s, store=store)
@@ -170,9 +239,16 @@ def bootstrap() -> Bootstrap:
     return result
 
 
-def folder_signature(folder: Path) -> tuple[int, int]:
-    """A cheap fingerprint of a folder's posts: how many, and the newest modification."""
-    from dashboard.ingest import scan
+def folder_changed(folder: Path) -> bool:
+    """Whether the posts folder changed since the store last walked it: a stat of its folders
+    (cheap at any size), never a read of its files."""
+    from dashboard import ingest
 
-    files = scan(folder) if folder.is_dir() else []
-    return len(files), max((f.mtime_ns for f in files), default=0)
+    if not folder.is_dir():
+        return False
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            return ingest.folder_changed(cur, folder)
+        finally:
+            cur.close()
