@@ -96,16 +96,25 @@ class PeakMemory:
         return self.peak_kib / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have been waited for (a pool's
+    workers, once closed): beside the wall time, what a busy machine does not inflate."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_ingest(folder: str, db: str) -> dict[str, float]:
     from dashboard.ingest import ingest_folder
     from dashboard.store import Store
 
     with PeakMemory() as mem:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         report = ingest_folder(Store(db), folder)
-        seconds = time.perf_counter() - t
-    return {"seconds": seconds, "new": report.new, "unchanged": report.unchanged, "peak_mib": mem.mib,
-            "rejected": len(report.rejected)}
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
+    return {"seconds": seconds, "cpu": cpu, "new": report.new, "unchanged": report.unchanged,
+            "peak_mib": mem.mib, "rejected": len(report.rejected)}
 
 
 def run_import(db: str, files: list[str]) -> dict[str, float]:
@@ -113,10 +122,10 @@ def run_import(db: str, files: list[str]) -> dict[str, float]:
     from dashboard.store import Store
 
     with PeakMemory() as mem:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         imported, failed = import_csvs(Store(db), files)
-        seconds = time.perf_counter() - t
-    return {"seconds": seconds, "files": len(imported), "failed": len(failed), "peak_mib": mem.mib}
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
+    return {"seconds": seconds, "cpu": cpu, "files": len(imported), "failed": len(failed), "peak_mib": mem.mib}
 
 
 def reset_prices(db: str) -> dict[str, float]:
@@ -146,12 +155,12 @@ def run_reactions(db: str, file: str, bump: float) -> dict[str, float]:
     store = Store(db)
     with store.write() as con:
         write_prices(con, symbol, frame, "bench", (frame.index.min(), frame.index.max()))
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         refresh_reactions(con, symbols=[symbol])
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
         n = con.execute("SELECT count(*) FROM reactions WHERE symbol = ?", [symbol]).fetchall()[0][0]
     del pd
-    return {"seconds": seconds, "symbol_reactions": n}
+    return {"seconds": seconds, "cpu": cpu, "symbol_reactions": n}
 
 
 def run_watch(folder: str, db: str) -> dict[str, float]:
@@ -159,10 +168,10 @@ def run_watch(folder: str, db: str) -> dict[str, float]:
     from dashboard.store import Store
 
     with Store(db).read() as con:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         changed = folder_changed(con, Path(folder))
-        seconds = time.perf_counter() - t
-    return {"seconds": seconds, "changed": changed}
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
+    return {"seconds": seconds, "cpu": cpu, "changed": changed}
 
 
 # --- the driver ------------------------------------------------------------------------
@@ -216,39 +225,42 @@ def bench_size(n: int, base: Path, stores: Path, runs: int, steps: list[str], re
         results.setdefault(step, {})[n] = text
 
     if "fresh" in steps or not db.exists():
-        rates, peaks = [], []
+        rates, peaks, cpus = [], [], []
         for _ in range(runs if "fresh" in steps else 1):
             remove_store(db)
             r = in_subprocess("run_ingest", str(folder), str(db))
             rates.append(r["new"] / r["seconds"])
             peaks.append(r["peak_mib"])
+            cpus.append(r["cpu"])
         print(f"fresh ingest:     {spread(rates, 'posts/s', '{:,.0f}')}; "
-              f"peak (all processes) {spread(peaks, 'MiB', '{:.0f}')}; store {db.stat().st_size / 2**20:,.0f} MiB",
-              flush=True)
+              f"peak (all processes) {spread(peaks, 'MiB', '{:.0f}')}; store {db.stat().st_size / 2**20:,.0f} MiB; "
+              f"cpu {spread(cpus, 's', '{:.0f}')}", flush=True)
         if "fresh" in steps:
             note("fresh", f"{statistics.median(rates):,.0f} posts/s, {statistics.median(peaks):,.0f} MiB")
     if "prices" in steps:
         files = price_files()
         if files:
-            times = []
+            times, cpus = [], []
             for _ in range(runs):
                 in_subprocess("reset_prices", str(db))
                 r = in_subprocess("run_import", str(db), files)
                 assert r["files"] == len(files) and not r["failed"], r
                 times.append(r["seconds"])
-            print(f"import {len(files)} price CSVs: {spread(times)}", flush=True)
+                cpus.append(r["cpu"])
+            print(f"import {len(files)} price CSVs: {spread(times)}; cpu {spread(cpus)}", flush=True)
             note("prices", f"{statistics.median(times):.2f} s")
     if "unchanged" in steps:
         rs = [in_subprocess("run_ingest", str(folder), str(db)) for _ in range(runs)]
         print(f"re-ingest unchanged: {spread([r['seconds'] for r in rs])}; "
-              f"peak {spread([r['peak_mib'] for r in rs], 'MiB', '{:.0f}')}", flush=True)
+              f"peak {spread([r['peak_mib'] for r in rs], 'MiB', '{:.0f}')}; "
+              f"cpu {spread([r['cpu'] for r in rs])}", flush=True)
         note("unchanged", f"{statistics.median([r['seconds'] for r in rs]):.2f} s, "
                           f"{statistics.median([r['peak_mib'] for r in rs]):,.0f} MiB")
     if "add1k" in steps:
         import random
 
         rng = random.Random(11)
-        times = []
+        times, cpus = [], []
         for k in range(runs):
             sub = extra / f"{k:02d}"
             sub.mkdir(parents=True)
@@ -257,7 +269,8 @@ def bench_size(n: int, base: Path, stores: Path, runs: int, steps: list[str], re
             r = in_subprocess("run_ingest", str(folder), str(db))
             assert r["new"] == 1000, r
             times.append(r["seconds"])
-        print(f"add 1,000 new posts: {spread(times)}", flush=True)
+            cpus.append(r["cpu"])
+        print(f"add 1,000 new posts: {spread(times)}; cpu {spread(cpus)}", flush=True)
         note("add1k", f"{statistics.median(times):.2f} s")
         shutil.rmtree(extra)
         in_subprocess("run_ingest", str(folder), str(db))  # back to the corpus itself
@@ -266,12 +279,16 @@ def bench_size(n: int, base: Path, stores: Path, runs: int, steps: list[str], re
         if hist.exists():
             rs = [in_subprocess("run_reactions", str(db), str(hist), 1.0 + 0.01 * (k + 1)) for k in range(runs)]
             times = [r["seconds"] for r in rs]
-            print(f"reactions after one price import: {spread(times)} "
+            print(f"reactions after one price import: {spread(times, fmt='{:.3f}')}; "
+                  f"cpu {spread([r['cpu'] for r in rs], fmt='{:.3f}')} "
                   f"({rs[0]['symbol_reactions']:,} reactions of 0700.HK)", flush=True)
             note("reactions", f"{statistics.median(times):.3f} s")
     if "watch" in steps:
-        times = [in_subprocess("run_watch", str(folder), str(db))["seconds"] for _ in range(runs)]
-        print(f"folder watch, nothing changed: {spread(times, fmt='{:.3f}')}", flush=True)
+        rs = [in_subprocess("run_watch", str(folder), str(db)) for _ in range(runs)]
+        times = [r["seconds"] for r in rs]
+        assert not any(r["changed"] for r in rs), rs
+        print(f"folder watch, nothing changed: {spread(times, fmt='{:.3f}')}; "
+              f"cpu {spread([r['cpu'] for r in rs], fmt='{:.3f}')}", flush=True)
         note("watch", f"{statistics.median(times):.3f} s")
 
 

@@ -92,12 +92,21 @@ FROM sec JOIN calendar_sessions c ON c.calendar = sec.calendar
 WHERE c.session < sec.lo OR c.session > sec.hi
 """
 
-# The (article, priced security) pairs to place, in `scope` (a condition on mentions m).
+# The (article, priced security) pairs to place: all, or those naming a security in
+# {symbols} or being an article in {articles} (tables), each pair once.
 EVENT_PAIRS = """
 CREATE OR REPLACE TEMP TABLE event_pairs AS
-SELECT m.article_id, m.symbol, a.published_at
-FROM mentions m JOIN articles a USING (article_id)
-WHERE m.symbol IN (SELECT symbol FROM prices) AND ({scope})
+SELECT article_id, symbol, published_at FROM mentions
+WHERE symbol IN (SELECT symbol FROM prices)
+"""
+SCOPED_PAIRS = """
+CREATE OR REPLACE TEMP TABLE event_pairs AS
+SELECT article_id, symbol, published_at FROM mentions
+WHERE symbol IN (SELECT symbol FROM {symbols}) AND symbol IN (SELECT symbol FROM prices)
+UNION ALL
+SELECT article_id, symbol, published_at FROM mentions
+WHERE article_id IN (SELECT article_id FROM {articles}) AND symbol NOT IN (SELECT symbol FROM {symbols})
+  AND symbol IN (SELECT symbol FROM prices)
 """
 
 # Each (article, security) pair's event session: the first session closing after it.
@@ -109,14 +118,15 @@ ASOF LEFT JOIN security_sessions s ON e.symbol = s.symbol AND e.published_at < s
 """
 
 
-def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: str = "TRUE") -> None:
+def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: tuple[str, str] | None = None) -> None:
     """Temp tables ``security_sessions`` and ``event_sessions`` for the priced securities:
-    every article naming one, or only the pairs ``scope`` (SQL on mentions ``m``) selects.
+    every article naming one, or (``scope``: the names of a table of symbols and one of
+    article ids) only the pairs naming one of those securities or being one of those articles.
 
     The calendars are made to cover the pairs' articles (with a margin either side), which
-    is all an article's first session depends on: a narrower scope places its pairs exactly
-    as a full build does."""
-    con.execute(EVENT_PAIRS.format(scope=scope))
+    is all an article's first session depends on: a scoped build places its pairs exactly as
+    a full one does."""
+    con.execute(EVENT_PAIRS if scope is None else SCOPED_PAIRS.format(symbols=scope[0], articles=scope[1]))
     span = con.execute("SELECT min(published_at)::DATE, max(published_at)::DATE FROM event_pairs").fetchall()[0]
     calendars = {
         cal for (cal,) in con.execute(

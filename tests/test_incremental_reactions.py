@@ -158,3 +158,26 @@ def test_a_changed_benchmark_setting_reaches_its_market(real: tuple[Store, Path]
                            "WHERE s.market = 'HK'").fetchall()
     assert used == [("0700.HK",)]
     assert_same_as_full(store, tmp_path, other)
+
+
+def test_p_values_equal_scipys() -> None:
+    """The reaction cache's two-sided p-values (a closed form for whole degrees of freedom,
+    so that a refresh need not import scipy) against scipy's Student t, centre to far tail."""
+    from scipy.special import stdtr
+
+    from dashboard.reactions import two_sided_p
+
+    df = np.concatenate([np.arange(1, 301), [500, 999, 1000, 1001, 5000]]).astype(float)
+    t = np.concatenate([np.logspace(-2, 3, 600), [1e6]])
+    tt, dd = np.meshgrid(t, df)
+    want = 2 * stdtr(dd, -tt)
+    got = two_sided_p(-tt, dd)  # either sign
+    shown = want > 1e-300
+    np.testing.assert_allclose(got[shown], want[shown], rtol=1e-12)
+    assert (got[~shown] < 1e-290).all()
+    # exact forms: Cauchy (1 degree of freedom), 2 degrees of freedom; t = 0, infinite, undefined
+    np.testing.assert_allclose(two_sided_p(t, 1), 2 / np.pi * np.arctan(1 / t), rtol=1e-13)
+    root = np.sqrt(2 + t * t)  # 1 - t / root, without the cancellation
+    np.testing.assert_allclose(two_sided_p(t, 2), 2 / (root * (root + t)), rtol=1e-13)
+    assert two_sided_p(0.0, 60) == 1.0 and two_sided_p(np.inf, 60) == 0.0
+    assert np.isnan(two_sided_p([np.nan, 1.0, 1.0], [60, 0, 2.5])).all()
