@@ -55,7 +55,8 @@ def assert_same_as_full(store: Store, tmp_path: Path, benchmarks: dict[str, str]
 
 def hk_codes(shared_prices: Path) -> list[str]:
     """The Hong Kong securities the exports price, as posts print them (00700.HK)."""
-    return sorted(f"{p.name.split('.')[0]:0>5}.HK" for p in (shared_prices / "hsi-constituents").glob("*.HK.csv"))
+    exports = (shared_prices / "hsi-constituents").glob("*.HK.csv")
+    return sorted(f"{p.name.split('.')[0]:0>5}.HK" for p in exports)
 
 
 def write_news(folder: Path, n: int, codes: list[str], seed: int) -> list[Path]:
