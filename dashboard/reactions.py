@@ -286,6 +286,9 @@ def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]
     """
     if isinstance(symbols, str):
         symbols = [symbols]
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM prices)").fetchall()[0][0]:
+        con.execute("DELETE FROM daily_returns; DELETE FROM reactions")  # no prices: nothing to measure
+        return
     _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
     try:
         if articles is None and symbols is None:
