@@ -22,6 +22,10 @@ TEXTS: dict[str, dict[str, str]] = {
                               "后回车；按报道数量排序，每只证券各画一张图。"},
     "range": {"en": "Date range", "zh": "日期范围"},
     "articles": {"en": "articles", "zh": "篇"},
+    "n_articles": {"en": "{n} articles", "en_one": "1 article", "zh": "{n} 篇"},
+    "ohlc": {"en": "Open {o}<br>High {h}<br>Low {l}<br>Close {c}",
+             "zh": "开 {o}<br>高 {h}<br>低 {l}<br>收 {c}"},
+    "n_sessions": {"en": "{n} sessions", "en_one": "1 session", "zh": "{n} 个交易日"},
     "view": {"en": "View", "zh": "视图"},
     "view_chart": {"en": "Chart & coverage", "zh": "K线与报道"},
     "view_compare": {"en": "Compare", "zh": "对比"},
@@ -120,6 +124,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "any": {"en": "Any", "zh": "全部"},
     "price_header": {"en": "{symbol} · last close **{close}** ({date}) · **{change}** over the range",
                      "zh": "{symbol} · 最新收盘 **{close}**（{date}）· 区间涨跌 **{change}**"},
+    "moving_averages": {"en": "MA 5/20/60", "zh": "均线 5/20/60"},
     "col_security": {"en": "Security", "zh": "证券"},
     "pick_security": {"en": "Code, name or pinyin initials", "zh": "代码、名称或拼音首字母"},
     "unknown_typed": {"en": "Nothing in the store matches {value!r}.", "zh": "数据中没有与 {value!r} 匹配的证券。"},
@@ -172,7 +177,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "zh": "{n}日超额收益 {car}（此前行情不足，无法判断是否异常）"},
     "sig_missing": {"en": "no abnormal return: prices or the benchmark are missing",
                     "zh": "缺少行情或基准指数，无法计算超额收益"},
-    "significant_only": {"en": "Unusual moves only (p < {alpha})", "zh": "仅显示异常波动（p < {alpha}）"},
+    "significant_only": {"en": "Unusual only (p < {alpha})", "zh": "仅异常（p < {alpha}）"},
     "significance_help": {
         "en": "How unusual a move is: each stock's normal noise is the standard deviation σ of its daily "
               "abnormal returns over the 120 sessions ending 11 before the article (at least 60 needed). "

@@ -82,6 +82,12 @@ def figure(at: AppTest) -> dict:
     return _plain(json.loads(chart.proto.spec))  # type: ignore[return-value]
 
 
+def chart_titles(fig: dict) -> list[str]:
+    """The securities a chart shows, top first: its title, or each small multiple's."""
+    title = fig["layout"].get("title", {}).get("text")
+    return [title] if title else [a["text"] for a in fig["layout"].get("annotations", [])]
+
+
 def markers(fig: dict) -> dict[str, int]:
     trace = next(t for t in fig["data"] if t.get("mode") == "markers+text")
     return {x[:10]: int(n) for x, n in zip(trace["x"], trace["text"], strict=True)}
@@ -171,7 +177,7 @@ def test_choosing_a_row_opens_the_article_as_text(seeded_env: Store) -> None:
 def test_article_securities_switch_the_chart(seeded_env: Store) -> None:
     at = app({**DEC, "a": SEED_27}).run()
     next(b for b in at.button if b.label == "1024.HK 快手-W").click().run()
-    assert figure(at)["layout"]["title"]["text"] == "1024.HK 快手-W"
+    assert chart_titles(figure(at)) == ["1024.HK 快手-W", "3690.HK 美团-W"]  # small multiples, Kuaishou first
     assert at.query_params["s"] == "1024.HK,3690.HK"
 
 
@@ -335,3 +341,26 @@ def test_first_start_offline_draws_a_chart_from_shipped_prices(tmp_path: Path, m
     with Store(tmp_path / "fresh.duckdb").read() as con:
         symbols = {s for (s,) in con.execute("SELECT DISTINCT symbol FROM prices").fetchall()}
     assert {"3690.HK", "1024.HK", "^HSI"} <= symbols
+
+
+def test_post_text_never_renders_as_markup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit directives in a post (icons, colours) are shown as the characters they are."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "x.md").write_text(
+        '---\ntitle: ":material/home: :red[涨停] **粗体**"\ndate: 2021-12-28 10:00:00 +0800\n---\n'
+        "美团-W(03690.HK) :material/warning: :green[大涨] <b>html</b> $x^2$\n", encoding="utf-8")
+    store = Store(tmp_path / "s.duckdb")
+    ingest_folder(store, folder)
+    monkeypatch.setenv("DASHBOARD_DB", str(store.path))
+    monkeypatch.setenv("DASHBOARD_POSTS", str(folder))
+    with store.read() as con:
+        (aid,) = con.execute("SELECT article_id FROM articles").fetchone()  # type: ignore[misc]
+    at = app({"s": "3690.HK", "from": "2021-12-01", "to": "2021-12-31", "a": aid}).run()
+    assert not at.exception
+    body = "\n".join(x.value for x in at.text)
+    assert ":material/warning: :green[大涨] <b>html</b> $x^2$" in body  # st.text: never parsed
+    title = next(m.value for m in at.markdown if "涨停" in m.value)
+    # every colon is followed by a zero-width space, so no directive can form; markup is escaped
+    assert ":material/home:" not in title and ":red[" not in title
+    assert title.replace("\u200b", "").replace("\\", "").endswith(":material/home: :red[涨停] **粗体**")

@@ -7,10 +7,11 @@ from dashboard.store.duckdb import (
     SCHEMA,
     SCHEMA_VERSION,
     Generation,
+    ReadView,
     Snapshot,
     Store,
     StoreBusy,
     ensure_schema,
 )
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "Snapshot", "Store", "StoreBusy", "ensure_schema"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "ReadView", "Snapshot", "Store", "StoreBusy", "ensure_schema"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,85 +13,14 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import coverage, figures, reactions
+from dashboard import candles, coverage, figures, reactions
 from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
 from dashboard.prices.demo import import_demo_prices
 from dashboard.securities import SecurityIndex
-from dashboard.store import Generation, Snapshot, Store, StoreBusy
+from dashboard.store import Generation, ReadView, Store, StoreBusy
 
 SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
-
-
-class SnapshotHolder:
-    """The app's read view of the store: one snapshot, re-taken when the file changes.
-
-    Readers hold a snapshot for the length of a query (``reading()``); a snapshot replaced by a
-    newer one is closed, and its copy deleted, as soon as its last reader is done, so at most
-    one copy outlives a change, and only while a query on it is running."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-        self._current: Snapshot | None = None
-        self._readers: dict[int, int] = {}  # id(snapshot) -> queries running on it
-        self._retired: dict[int, Snapshot] = {}
-        self.busy = False
-
-    def current(self) -> Snapshot:
-        generation = self.store.generation()
-        snap = self._current
-        if snap is not None and snap.generation == generation:
-            return snap
-        with self._lock:
-            if self._current is None or self._current.generation != generation:
-                try:
-                    fresh = self.store.snapshot(timeout=0 if self._current is not None else 30)
-                    self.busy = False
-                except StoreBusy:
-                    if self._current is None:
-                        raise
-                    self.busy = True  # a writer holds the store: keep serving the last snapshot
-                    return self._current
-                old, self._current = self._current, fresh
-                if old is not None:
-                    self._retire(old)
-            return self._current
-
-    def _retire(self, snap: Snapshot) -> None:
-        if self._readers.get(id(snap), 0):
-            self._retired[id(snap)] = snap  # closed by its last reader
-        else:
-            snap.close()
-
-    @contextmanager
-    def reading(self) -> Iterator[Snapshot]:
-        """The current snapshot, kept open until the block ends."""
-        with self._lock:
-            snap = self._current
-        if snap is None or snap.generation != self.store.generation():
-            snap = self.current()
-        with self._lock:
-            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
-        try:
-            yield snap
-        finally:
-            with self._lock:
-                left = self._readers[id(snap)] - 1
-                if left:
-                    self._readers[id(snap)] = left
-                else:
-                    del self._readers[id(snap)]
-                    retired = self._retired.pop(id(snap), None)
-                    if retired is not None:
-                        retired.close()
-
-    def close(self) -> None:
-        with self._lock:
-            for snap in [self._current, *self._retired.values()]:
-                if snap is not None:
-                    snap.close()
-            self._current, self._retired = None, {}
 
 
 @st.cache_resource(show_spinner=False)
@@ -102,9 +29,10 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def snapshots() -> SnapshotHolder:
+def snapshots() -> ReadView:
+    """The app's read view of the store (the file itself; a copy only while a writer works)."""
     s = settings()
-    return SnapshotHolder(Store(s.db_path, lock_timeout=s.lock_timeout))
+    return ReadView(Store(s.db_path, lock_timeout=s.lock_timeout))
 
 
 _last_generation: list[Generation] = []  # the generation the caches hold, for every session
@@ -128,7 +56,7 @@ def query(name: str, gen: Generation, *args: Any) -> Any:
     with snapshots().reading() as snap:
         cur = snap.cursor()
         try:
-            return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
+            return next(getattr(m, name) for m in (coverage, reactions, candles) if hasattr(m, name))(cur, *args)
         finally:
             cur.close()
 
@@ -141,14 +69,28 @@ def security_index(gen: Generation) -> SecurityIndex:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def price_figure_json(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
-                      selected: date | None, height: int = 560) -> str:
+def price_figure_json(gen: Generation, symbols: tuple[str, ...], titles: tuple[str, ...], start: date, end: date,
+                      lang: str, selected: date | None, averages: tuple[int, ...] = ()) -> str:
+    """The chart of one security (candles and volume), or small multiples of several sharing
+    the date axis; candles daily, weekly or monthly by the range (``candles.choose_interval``)."""
     s = settings()
-    prices = query("price_history", gen, symbol, start, end)
-    markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
     labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
-    fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
-    fig.update_layout(height=height)
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            if len(symbols) == 1:
+                c = candles.candles(cur, symbols[0], start, end, "auto", averages)
+                m = coverage.session_markers(cur, symbols[0], start, end, s.site_timezone)
+                fig = figures.price_chart(c, m, title=titles[0], labels=labels, lang=lang,
+                                          selected_session=selected, symbol=symbols[0])
+            else:
+                frames = candles.candles_many(cur, symbols, start, end, "auto", averages)
+                panels = [figures.Panel(sym, title, frames[frames["symbol"] == sym],
+                                        coverage.session_markers(cur, sym, start, end, s.site_timezone))
+                          for sym, title in zip(symbols, titles, strict=True)]
+                fig = figures.price_charts(panels, labels=labels, lang=lang, selected_session=selected)
+        finally:
+            cur.close()
     return fig.to_json()
 
 
