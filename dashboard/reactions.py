@@ -218,7 +218,8 @@ def two_sided_p(t: Any, df: Any) -> np.ndarray:
     for j in range(1, int(m.max())):
         term = np.where(odd, term * (2 * j) / (2 * j + 1) * c2, term * (2 * j - 1) / (2 * j) * c2)
         total += np.where(j < m, term, 0.0)
-    p = np.where(odd, 1 - 2 / np.pi * (np.arctan(tt / np.sqrt(n)) + sin * np.sqrt(c2) * total), 1 - sin * total)
+    p = np.where(odd, 1 - 2 / np.pi * (np.arctan(tt / np.sqrt(n)) + sin * np.sqrt(c2) * total),
+                 1 - sin * total)
     if (tail := p < 0.01).any():
         p[tail] = _beta_half(n[tail] / 2, c2[tail])
     out[ok] = np.clip(p, 0.0, 1.0)

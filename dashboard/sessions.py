@@ -127,11 +127,12 @@ def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: tuple[str, str] 
     is all an article's first session depends on: a scoped build places its pairs exactly as
     a full one does."""
     con.execute(EVENT_PAIRS if scope is None else SCOPED_PAIRS.format(symbols=scope[0], articles=scope[1]))
-    span = con.execute("SELECT min(published_at)::DATE, max(published_at)::DATE FROM event_pairs").fetchall()[0]
+    span = con.execute("SELECT min(published_at)::DATE, max(published_at)::DATE FROM event_pairs").fetchone()
+    assert span is not None
     calendars = {
         cal for (cal,) in con.execute(
-            "SELECT DISTINCT m.calendar FROM securities s JOIN markets m ON m.market = coalesce(s.market, 'US') "
-            "WHERE s.symbol IN (SELECT DISTINCT symbol FROM event_pairs)").fetchall()
+            "SELECT DISTINCT m.calendar FROM securities s JOIN markets m ON m.market = coalesce(s.market, "
+            "'US') WHERE s.symbol IN (SELECT DISTINCT symbol FROM event_pairs)").fetchall()
     } if span[0] is not None else set()
     if calendars:
         ensure_calendars(con, calendars, span[0] - timedelta(days=10), span[1] + timedelta(days=40))

@@ -131,8 +131,9 @@ from dashboard.prices.yahoo import YFinanceSource, classify  # noqa: E402
 __all__ = [
     "COLUMNS", "EARLIEST_PRICE", "SOURCE_NAMES", "AkshareSource", "Coverage", "CsvFolderSource",
     "FailureKind", "FallbackSource", "FetchReport", "FetchResult", "PriceFailure", "PriceFileError",
-    "PriceSource", "PriceWrite", "YFinanceSource", "akshare_available", "classify", "configured_source", "coverage",
-    "coverage_report", "default_spans", "drop_impossible", "ensure_securities", "extend_coverage",
-    "import_csv", "import_csvs", "impossible_rows", "make_source", "missing_range", "normalize", "read_price_csv",
-    "record_failure", "stored_prices", "update_prices", "write_many_prices", "write_prices",
+    "PriceSource", "PriceWrite", "YFinanceSource", "akshare_available", "classify", "configured_source",
+    "coverage", "coverage_report", "default_spans", "drop_impossible", "ensure_securities",
+    "extend_coverage", "import_csv", "import_csvs", "impossible_rows", "make_source", "missing_range",
+    "normalize", "read_price_csv", "record_failure", "stored_prices", "update_prices",
+    "write_many_prices", "write_prices",
 ]

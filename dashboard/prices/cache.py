@@ -39,9 +39,8 @@ def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) ->
     parsed = [parse_symbol(s) for s in symbols]
     con.register("priced_securities", pa.table({
         "symbol": pa.array(symbols, pa.string()),
-        "code": pa.array([sec.code if sec else s for s, sec in zip(symbols, parsed, strict=True)], pa.string()),
-        "canonical": pa.array([sec.canonical if sec else s for s, sec in zip(symbols, parsed, strict=True)],
-                              pa.string()),
+        "code": pa.array([sec.code if sec else s for s, sec in zip(symbols, parsed, strict=True)]),
+        "canonical": pa.array([sec.canonical if sec else s for s, sec in zip(symbols, parsed, strict=True)]),
         "market": pa.array([sec.market if sec else None for sec in parsed], pa.string()),
         "kind": pa.array([sec.kind if sec else None for sec in parsed], pa.string())}))
     con.execute("INSERT INTO securities SELECT symbol, code, canonical, market, kind, NULL, NULL "
@@ -72,7 +71,8 @@ def _dates(index: pd.Index) -> pa.Array:
     return days if pa.types.is_date32(days.type) else days.cast(pa.date32(), safe=False)
 
 
-def write_many_prices(con: duckdb.DuckDBPyConnection, writes: Sequence[PriceWrite]) -> tuple[list[int], list[str]]:
+def write_many_prices(con: duckdb.DuckDBPyConnection,
+                      writes: Sequence[PriceWrite]) -> tuple[list[int], list[str]]:
     """``write_prices`` for each write, in a few statements: a later write of the same symbol
     and date replaces an earlier one. Returns the rows each wrote, and the symbols whose rows
     that reactions are measured on changed (a new date, another adjusted close or volume):
