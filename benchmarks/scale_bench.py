@@ -125,7 +125,8 @@ def run_import(db: str, files: list[str]) -> dict[str, float]:
         t, c = time.perf_counter(), cpu_seconds()
         imported, failed = import_csvs(Store(db), files)
         seconds, cpu = time.perf_counter() - t, cpu_seconds() - c
-    return {"seconds": seconds, "cpu": cpu, "files": len(imported), "failed": len(failed), "peak_mib": mem.mib}
+    return {"seconds": seconds, "cpu": cpu, "files": len(imported), "failed": len(failed),
+            "peak_mib": mem.mib}
 
 
 def reset_prices(db: str) -> dict[str, float]:
@@ -218,6 +219,7 @@ def bench_size(n: int, base: Path, stores: Path, runs: int, steps: list[str], re
     extra = folder / "zz-new"  # where add1k's new posts go; removed again afterwards
     if extra.exists():
         shutil.rmtree(extra)
+        time.sleep(2.5)
         if db.exists():
             in_subprocess("run_ingest", str(folder), str(db))  # an interrupted run's posts leave the store
 
@@ -233,8 +235,8 @@ def bench_size(n: int, base: Path, stores: Path, runs: int, steps: list[str], re
             peaks.append(r["peak_mib"])
             cpus.append(r["cpu"])
         print(f"fresh ingest:     {spread(rates, 'posts/s', '{:,.0f}')}; "
-              f"peak (all processes) {spread(peaks, 'MiB', '{:.0f}')}; store {db.stat().st_size / 2**20:,.0f} MiB; "
-              f"cpu {spread(cpus, 's', '{:.0f}')}", flush=True)
+              f"peak (all processes) {spread(peaks, 'MiB', '{:.0f}')}; "
+              f"store {db.stat().st_size / 2**20:,.0f} MiB; cpu {spread(cpus, 's', '{:.0f}')}", flush=True)
         if "fresh" in steps:
             note("fresh", f"{statistics.median(rates):,.0f} posts/s, {statistics.median(peaks):,.0f} MiB")
     if "prices" in steps:
@@ -273,11 +275,13 @@ def bench_size(n: int, base: Path, stores: Path, runs: int, steps: list[str], re
         print(f"add 1,000 new posts: {spread(times)}; cpu {spread(cpus)}", flush=True)
         note("add1k", f"{statistics.median(times):.2f} s")
         shutil.rmtree(extra)
+        time.sleep(2.5)  # so the folder's new time is not too recent to trust (ingest.RACY_NS)
         in_subprocess("run_ingest", str(folder), str(db))  # back to the corpus itself
     if "reactions" in steps:
         hist = SHARED_PRICES / "hsi-constituents" / "0700.HK.csv"
         if hist.exists():
-            rs = [in_subprocess("run_reactions", str(db), str(hist), 1.0 + 0.01 * (k + 1)) for k in range(runs)]
+            rs = [in_subprocess("run_reactions", str(db), str(hist), 1.0 + 0.01 * (k + 1))
+                  for k in range(runs)]
             times = [r["seconds"] for r in rs]
             print(f"reactions after one price import: {spread(times, fmt='{:.3f}')}; "
                   f"cpu {spread([r['cpu'] for r in rs], fmt='{:.3f}')} "
@@ -314,7 +318,8 @@ def summary(results: Results, sizes: list[int]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dir", default="/work/bench")
     parser.add_argument("--stores", default=None, help="where the stores go (default: --dir)")

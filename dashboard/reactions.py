@@ -19,7 +19,7 @@ Per (article, security), at the article's event session (day 0; see ``sessions``
 
 A measure whose window reaches past the stored prices is missing (NULL), never zero.
 Everything is computed in DuckDB with window functions and as-of joins (the t -> p step by a
-vectorized Python function called from the same SQL), cached in the ``daily_returns`` and
+vectorized Python function, once per event), cached in the ``daily_returns`` and
 ``reactions`` tables, and recomputed for what changed: the articles added, edited or removed,
 and the securities whose prices changed (with every security measured against one of them).
 """
@@ -146,13 +146,9 @@ WINDOW w AS (PARTITION BY symbol ORDER BY i),
        v20 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 """
 
-# Per event (a security's session that articles fall on): the CARs, then their t-statistics,
-# then their p-values (student_t_p: see _register_context); then per (article, security) pair
-# in event_sessions, its event's. {pairs} is a condition on the rows to replace, the pairs
-# event_sessions holds.
-REACTIONS = f"""
-DELETE FROM reactions WHERE {{pairs}};
-INSERT INTO reactions BY NAME
+# Per event (a security's session that articles fall on): the CARs, then their t-statistics.
+EVENTS = f"""
+CREATE OR REPLACE TEMP TABLE reaction_events AS
 WITH cars AS (
     SELECT d.symbol, d.date AS session, d.benchmark,
            d.ret AS day0_return,
@@ -166,23 +162,24 @@ WITH cars AS (
            d.sigma, d.sigma_mm, d.n_est
     FROM day_measures d
     SEMI JOIN event_sessions e ON d.symbol = e.symbol AND d.date = e.session
-),
-tstats AS (
-    SELECT *,
-           {_each_window("car_{w} / (sigma * sqrt({L})) AS t_car_{w}")},
-           {_each_window("car_{w}_mm / (sigma_mm * sqrt({L})) AS t_car_{w}_mm")}
-    FROM cars
-),
-events AS (
-    SELECT *,
-           {_each_window("student_t_p(t_car_{w}, n_est - 1) AS p_car_{w}")},
-           {_each_window("student_t_p(t_car_{w}_mm, n_est - 2) AS p_car_{w}_mm")}
-    FROM tstats
 )
-SELECT e.article_id, e.symbol, e.session, v.* EXCLUDE (symbol, session)
-FROM event_sessions e
-LEFT JOIN events v ON v.symbol = e.symbol AND v.session = e.session
+SELECT *,
+       {_each_window("car_{w} / (sigma * sqrt({L})) AS t_car_{w}")},
+       {_each_window("car_{w}_mm / (sigma_mm * sqrt({L})) AS t_car_{w}_mm")}
+FROM cars
 """
+
+# Per (article, security) pair in event_sessions: its event's measures and p-values (the
+# reaction_p table, see _event_p_values). {pairs} is a condition on the rows to replace.
+REACTIONS = """
+DELETE FROM reactions WHERE {pairs};
+INSERT INTO reactions BY NAME
+SELECT e.article_id, e.symbol, e.session, v.* EXCLUDE (symbol, session), p.* EXCLUDE (symbol, session)
+FROM event_sessions e
+LEFT JOIN reaction_events v ON v.symbol = e.symbol AND v.session = e.session
+LEFT JOIN reaction_p p ON p.symbol = e.symbol AND p.session = e.session
+"""
+
 
 
 SERIES_MAX_DF = 1000  # beyond: scipy's stdtr (the average view's test over many events)
@@ -237,7 +234,9 @@ def _beta_half(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     d = 1 - (a + b) * x / (a + 1)
     d = 1 / np.where(np.abs(d) < _TINY, _TINY, d)
     h = d.copy()
-    for k in range(1, 1000):
+    done = np.zeros(x.shape, dtype=bool)  # a converged value is left alone: each is its own, whatever
+    for k in range(1, 1000):               # else is computed beside it
+        moved = h.copy()
         for num in (k * (b - k) * x / ((a - 1 + 2 * k) * (a + 2 * k)),
                     -(a + k) * (a + b + k) * x / ((a + 2 * k) * (a + 1 + 2 * k))):
             d = 1 + num * d
@@ -245,29 +244,40 @@ def _beta_half(a: np.ndarray, x: np.ndarray) -> np.ndarray:
             c = 1 + num / c
             c = np.where(np.abs(c) < _TINY, _TINY, c)
             step = d * c
-            h *= step
-        if (np.abs(step - 1) < 1e-15).all():
+            moved *= step
+        h = np.where(done, h, moved)
+        done |= np.abs(step - 1) < 1e-15
+        if done.all():
             break
     return front * h
 
 
-def _student_t_p(t: pa.Array, df: pa.Array) -> pa.Array:
-    # DuckDB calls this per chunk of rows, nulls already left out (they give NULL).
-    p = two_sided_p(t.to_numpy(zero_copy_only=False), df.to_numpy(zero_copy_only=False))
-    return pa.array(p, pa.float64(), mask=np.isnan(p))
+def _event_p_values(con: duckdb.DuckDBPyConnection) -> None:
+    """Register ``reaction_p``: per event, the p-value of every window's t under both models
+    (Student's t with n_est - 1, market model n_est - 2, degrees of freedom), all in one
+    vectorized call."""
+    names = [(w, m) for m in MODELS for w in WINDOWS]
+    ev = con.sql(f"SELECT symbol, session, n_est, {', '.join(column(w, m, 't') for w, m in names)} "
+                 "FROM reaction_events").to_arrow_table()
+    n = ev.num_rows
+    t = np.concatenate([ev.column(column(w, m, "t")).to_numpy() for w, m in names]) if n else np.array([])
+    n_est = ev.column("n_est").to_numpy(zero_copy_only=False).astype(float)
+    df = np.concatenate([n_est - (1 if m == "market" else 2) for _, m in names]) if n else np.array([])
+    p = two_sided_p(t, df).reshape(len(names), n)
+    con.register("reaction_p", pa.table({
+        "symbol": ev.column("symbol"), "session": ev.column("session"),
+        **{column(w, m, "p"): pa.array(p[k], pa.float64(), mask=np.isnan(p[k]))
+           for k, (w, m) in enumerate(names)}}))
 
 
 def _register_context(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]) -> None:
     con.register("markets", markets_table())
     con.register("benchmarks", pa.table({"market": list(benchmarks), "benchmark": list(benchmarks.values())}))
-    con.create_function("student_t_p", _student_t_p, ["DOUBLE", "BIGINT"], "DOUBLE", type="arrow",
-                        side_effects=False)
 
 
 def _unregister_context(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("markets", "benchmarks"):
         con.unregister(name)
-    con.remove_function("student_t_p")
 
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -344,9 +354,14 @@ def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
     build_event_sessions(con, ("reaction_symbols", "reaction_articles") if scoped else None)
     con.execute(DAILY.format(symbols="symbol IN (SELECT symbol FROM reaction_symbols)" if scoped else "TRUE"))
     con.execute(MEASURES)
-    con.execute(REACTIONS.format(pairs=_pairs() if scoped else "TRUE"))
+    con.execute(EVENTS)
+    _event_p_values(con)
+    try:
+        con.execute(REACTIONS.format(pairs=_pairs() if scoped else "TRUE"))
+    finally:
+        con.unregister("reaction_p")
     con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
-                "DROP TABLE IF EXISTS security_sessions")
+                "DROP TABLE IF EXISTS security_sessions; DROP TABLE IF EXISTS reaction_events")
 
 
 # --- reading ---------------------------------------------------------------------------

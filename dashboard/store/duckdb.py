@@ -576,8 +576,6 @@ def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     version = stored_version(con)
-    if version is not None and version < SCHEMA_VERSION:
-        _migrate(con)
     con.execute(SCHEMA)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
@@ -588,6 +586,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if f"migration:{key}" not in done:
             con.execute(sql)
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
+    if version is not None and version < SCHEMA_VERSION:
+        _migrate(con)  # last: the caches are computed from the tables as this version has them
 
 
 def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
