@@ -608,7 +608,7 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
            OR c.dedup_key IN (SELECT dedup_key FROM candidates GROUP BY 1 HAVING count(*) > 1)
     """)
     contested = con.execute("SELECT path, article_id, url, dedup_key, known FROM contested ORDER BY path").fetchall()
-    known = _load_known(con)
+    known = _load_known(con) if contested else _Known({}, {}, {})  # it loads what meets them
     dropped = {p for (p,) in con.execute("SELECT path FROM dropped").fetchall()}
     decided: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
     replaced: list[str] = []
@@ -732,10 +732,11 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
           AND path IN (SELECT path FROM staged WHERE status = 'ok')
     """)
     con.execute("""
-        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written)
-                                OR article_id IN (SELECT article_id FROM replaced);
+        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written);
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
     """)
+    if replaced:
+        con.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM replaced)")
     empty = con.execute("SELECT count(*) = 0 FROM mentions").fetchall()[0][0]
     if has["articles"]:
         staged_articles = f"read_parquet('{glob.format('articles')}')"

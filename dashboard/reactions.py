@@ -306,8 +306,10 @@ def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]
             _recompute(con, scoped=False)
         else:
             _scope(con, articles, symbols)
-            if con.execute("SELECT EXISTS (SELECT 1 FROM reaction_symbols) "
-                           "OR EXISTS (SELECT 1 FROM reaction_articles)").fetchall()[0][0]:
+            if _covers_everything(con):  # e.g. a first import of every security's prices
+                _recompute(con, scoped=False)
+            elif con.execute("SELECT EXISTS (SELECT 1 FROM reaction_symbols) "
+                             "OR EXISTS (SELECT 1 FROM reaction_articles)").fetchall()[0][0]:
                 _recompute(con, scoped=True)
             con.execute("DROP TABLE IF EXISTS reaction_symbols; DROP TABLE IF EXISTS reaction_articles")
     finally:
@@ -339,6 +341,17 @@ def _scope(con: duckdb.DuckDBPyConnection, articles: Iterable[str] | str | None,
         LEFT JOIN securities s USING (symbol) LEFT JOIN benchmarks b ON b.market = s.market
         WHERE d.benchmark IS DISTINCT FROM b.benchmark
     """, [sorted(set(symbols or ()))])
+
+
+def _covers_everything(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the scope takes in every priced security, or every article: then a full
+    recompute does the same work without testing each row against the scope."""
+    return bool(con.execute("""
+        SELECT NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT symbol FROM prices) p
+                           WHERE symbol NOT IN (SELECT symbol FROM reaction_symbols))
+            OR ((SELECT count(*) FROM reaction_articles) >= (SELECT count(*) FROM articles)
+                AND NOT EXISTS (SELECT 1 FROM articles ANTI JOIN reaction_articles USING (article_id)))
+    """).fetchall()[0][0])
 
 
 def _pairs() -> str:
