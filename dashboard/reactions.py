@@ -354,23 +354,42 @@ def _covers_everything(con: duckdb.DuckDBPyConnection) -> bool:
     """).fetchall()[0][0])
 
 
-def _pairs() -> str:
+LITERAL_SYMBOLS_MAX = 500  # up to this many, the scope's symbols are written into the SQL
+NO_SYMBOLS = "(SELECT NULL::VARCHAR WHERE FALSE)"
+
+
+def _symbols_in(con: duckdb.DuckDBPyConnection) -> str:
+    """The scope's symbols as SQL after IN: literals when few (zone maps then skip the row
+    groups of other securities in mentions, clustered by symbol), else a subquery."""
+    symbols = [s for (s,) in con.execute(
+        f"SELECT symbol FROM reaction_symbols ORDER BY 1 LIMIT {LITERAL_SYMBOLS_MAX + 1}").fetchall()]
+    if len(symbols) > LITERAL_SYMBOLS_MAX:
+        return "(SELECT symbol FROM reaction_symbols)"
+    if not symbols:  # (not "(NULL)": NOT IN that is never true)
+        return NO_SYMBOLS
+    return "(" + ", ".join("'" + s.replace("'", "''") + "'" for s in symbols) + ")"
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, symbols_in: str) -> str:
     """The pairs a scoped refresh replaces: of a security or an article in its scope."""
-    return ("symbol IN (SELECT symbol FROM reaction_symbols) "
-            "OR article_id IN (SELECT article_id FROM reaction_articles)")
+    parts = [f"symbol IN {symbols_in}"] if symbols_in != NO_SYMBOLS else []
+    if con.execute("SELECT EXISTS (SELECT 1 FROM reaction_articles)").fetchall()[0][0]:
+        parts.append("article_id IN (SELECT article_id FROM reaction_articles)")
+    return " OR ".join(parts) or "FALSE"
 
 
 def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
     """Replace every security's daily returns and every pair's reaction, or (``scoped``) those
     of the securities in ``reaction_symbols`` and of the pairs naming them or an article in
     ``reaction_articles``."""
-    build_event_sessions(con, ("reaction_symbols", "reaction_articles") if scoped else None)
-    con.execute(DAILY.format(symbols="symbol IN (SELECT symbol FROM reaction_symbols)" if scoped else "TRUE"))
+    symbols_in = _symbols_in(con) if scoped else ""
+    build_event_sessions(con, (symbols_in, "reaction_articles") if scoped else None)
+    con.execute(DAILY.format(symbols=f"symbol IN {symbols_in}" if scoped else "TRUE"))
     con.execute(MEASURES)
     con.execute(EVENTS)
     _event_p_values(con)
     try:
-        con.execute(REACTIONS.format(pairs=_pairs() if scoped else "TRUE"))
+        con.execute(REACTIONS.format(pairs=_pairs(con, symbols_in) if scoped else "TRUE"))
     finally:
         con.unregister("reaction_p")
     con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "

@@ -93,7 +93,8 @@ WHERE c.session < sec.lo OR c.session > sec.hi
 """
 
 # The (article, priced security) pairs to place: all, or those naming a security in
-# {symbols} or being an article in {articles} (tables), each pair once.
+# {symbols} (a list of literals, which mentions' zone maps can use, or a subquery) or being an
+# article in the table {articles}, each pair once.
 EVENT_PAIRS = """
 CREATE OR REPLACE TEMP TABLE event_pairs AS
 SELECT article_id, symbol, published_at FROM mentions
@@ -102,10 +103,10 @@ WHERE symbol IN (SELECT symbol FROM prices)
 SCOPED_PAIRS = """
 CREATE OR REPLACE TEMP TABLE event_pairs AS
 SELECT article_id, symbol, published_at FROM mentions
-WHERE symbol IN (SELECT symbol FROM {symbols}) AND symbol IN (SELECT symbol FROM prices)
+WHERE symbol IN {symbols} AND symbol IN (SELECT symbol FROM prices)
 UNION ALL
 SELECT article_id, symbol, published_at FROM mentions
-WHERE article_id IN (SELECT article_id FROM {articles}) AND symbol NOT IN (SELECT symbol FROM {symbols})
+WHERE article_id IN (SELECT article_id FROM {articles}) AND symbol NOT IN {symbols}
   AND symbol IN (SELECT symbol FROM prices)
 """
 
@@ -120,8 +121,9 @@ ASOF LEFT JOIN security_sessions s ON e.symbol = s.symbol AND e.published_at < s
 
 def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: tuple[str, str] | None = None) -> None:
     """Temp tables ``security_sessions`` and ``event_sessions`` for the priced securities:
-    every article naming one, or (``scope``: the names of a table of symbols and one of
-    article ids) only the pairs naming one of those securities or being one of those articles.
+    every article naming one, or (``scope``: the symbols, as a parenthesized SQL list or
+    subquery, and the name of a table of article ids) only the pairs naming one of those
+    securities or being one of those articles.
 
     The calendars are made to cover the pairs' articles (with a margin either side), which
     is all an article's first session depends on: a scoped build places its pairs exactly as
