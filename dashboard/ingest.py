@@ -38,9 +38,10 @@ import pyarrow.parquet as pq
 
 from dashboard.articles import DEFAULT_MAX_BYTES, POST_TIME_LIMIT, PostError, parse_post, read_bytes, time_limit
 from dashboard.names import name_securities
+from dashboard.securities import HOW_RANK
 from dashboard.reactions import refresh_reactions
 from dashboard.store import Store
-from dashboard.store.duckdb import cluster_mentions
+from dashboard.store.duckdb import append_sorted, cluster_mentions
 
 POST_SUFFIXES = (".md", ".markdown")
 CHUNK = 1000  # files a worker parses per task (fewer, larger Parquet files merge faster)
@@ -223,10 +224,16 @@ _ARTICLE_SCHEMA = pa.schema([
     ("tags", pa.list_(pa.string())), ("url", pa.string()), ("source", pa.string()),
     ("digest", pa.string()), ("text", pa.string()), ("dedup_key", pa.string()),
 ])
-_MENTION_SCHEMA = pa.schema([
-    (name, pa.string())
-    for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name")
-])
+# A mention row carries what the store's mentions table shows of its article (see SCHEMA), so
+# the merge appends it without joining the articles' text; a chunk's rows are sorted by symbol
+# and time, in small row groups, so a merge reads one range of symbols without the rest.
+_MENTION_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name",
+                                      "article_id")]
+    + [("published_at", pa.timestamp("us", tz="UTC")), ("title", pa.string()), ("source", pa.string()),
+       ("categories", pa.list_(pa.string())), ("url", pa.string()), ("text", pa.string()),
+       ("named", pa.list_(pa.string()))])
+MENTION_ROW_GROUP = 256
 _FILE_SCHEMA = pa.schema([
     ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("content_hash", pa.string()),
     ("status", pa.string()), ("reason", pa.string()), ("article_id", pa.string()), ("url", pa.string()),
@@ -246,17 +253,18 @@ class ParsedChunk:
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path) -> None:
+def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path,
+                   row_group_size: int | None = None) -> None:
     table = pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
-    pq.write_table(table, path, compression="none")
+    pq.write_table(table, path, compression="none", row_group_size=row_group_size)
 
 
 def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     number, jobs, site_tz, max_bytes, stage = args
     out = ParsedChunk(files=len(jobs))
     arts: list[list[object]] = [[] for _ in _ARTICLE_SCHEMA]
-    ments: list[list[object]] = [[] for _ in _MENTION_SCHEMA]
+    ments: list[tuple[object, ...]] = []
     rows: list[list[object]] = [[] for _ in _FILE_SCHEMA]
     racy = time.time_ns() - RACY_NS
 
@@ -295,20 +303,23 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
         out.ok += 1
         out.warnings += [(path, w) for w in a.warnings]
         record(path, size, mtime, chash, "ok", None, a.id, a.url, a.dedup_key)
-        for col, value in zip(arts, (path, a.id, a.title, int(a.published_at.timestamp() * 1e6),
-                                     a.categories, a.tags, a.url, a.source, a.digest, a.text,
-                                     a.dedup_key), strict=True):
+        published = int(a.published_at.timestamp() * 1e6)
+        for col, value in zip(arts, (path, a.id, a.title, published, a.categories, a.tags, a.url,
+                                     a.source, a.digest, a.text, a.dedup_key), strict=True):
             col.append(value)
+        # every security the article names, main subjects first (one mention per security)
+        named = [m.security.symbol for m in sorted(a.mentions, key=lambda m: (HOW_RANK[m.how], m.security.symbol))]
         for m in a.mentions:
             sec = m.security
-            for col, value in zip(ments, (path, sec.symbol, sec.code, sec.canonical, sec.market,
-                                          sec.kind, m.how, m.name), strict=True):
-                col.append(value)
+            ments.append((path, sec.symbol, sec.code, sec.canonical, sec.market, sec.kind, m.how, m.name, a.id,
+                          published, a.title, a.source, a.categories, a.url, a.text, named))
     stage_dir = Path(stage)
     _write_parquet(rows, _FILE_SCHEMA, stage_dir / f"files-{number:06d}.parquet")
     if out.ok:
         _write_parquet(arts, _ARTICLE_SCHEMA, stage_dir / f"articles-{number:06d}.parquet")
-        _write_parquet(ments, _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet")
+        ments.sort(key=lambda r: (r[1], r[9]))  # symbol, published_at
+        _write_parquet([list(c) for c in zip(*ments, strict=True)] if ments else [[] for _ in _MENTION_SCHEMA],
+                       _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet", MENTION_ROW_GROUP)
     return out
 
 
@@ -746,23 +757,16 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
             SELECT DISTINCT ON (s.article_id) s.article_id, title, published_at, categories, tags, url, source,
                    digest, text, dedup_key, s.path, now()
             FROM {staged_articles} s JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
-            INSERT INTO mentions
-            WITH m AS (
-                SELECT DISTINCT ON (w.article_id, m.symbol) w.article_id, m.path, m.symbol, m.how, m.name
-                FROM {staged_mentions} m JOIN written w ON w.path = m.path
-            )
-            SELECT m.article_id, m.symbol, m.how, m.name, a.published_at, a.title, a.source, a.categories,
-                   a.url, a.text,
-                   list(m.symbol) OVER (PARTITION BY m.article_id ORDER BY
-                       CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-            FROM m JOIN {staged_articles} a ON a.path = m.path AND a.article_id = m.article_id
-            ORDER BY m.symbol, a.published_at;
             INSERT INTO securities
             SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
             FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path
             WHERE symbol NOT IN (SELECT symbol FROM securities);
         """)
+        # the mentions of the files that wrote their article, in order, a bounded group at a time
+        con.execute(f"CREATE OR REPLACE TEMP TABLE unwritten AS "
+                    f"SELECT DISTINCT path FROM {staged_mentions} ANTI JOIN written USING (path)")
+        append_sorted(con, "mentions", staged_mentions, "path NOT IN (SELECT path FROM unwritten)",
+                      "article_id, symbol, how, name, published_at, title, source, categories, url, text, named")
     released = con.execute("""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
             SELECT count(*) FROM files f JOIN file_rows r USING (path)

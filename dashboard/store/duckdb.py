@@ -590,6 +590,51 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         _migrate(con)  # last: the caches are computed from the tables as this version has them
 
 
+SORT_GROUP = 25_000  # mention rows one sort holds: with an article's text each, DuckDB sorts them in 256 MB
+_TIME_KEY = "coalesce(published_at, '-infinity'::TIMESTAMPTZ)"
+
+
+def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where: str = "TRUE",
+                  columns: str = "* EXCLUDE (time_key)") -> int:
+    """Append ``source``'s rows (where ``where`` holds) to ``table`` in order of symbol and time.
+
+    In groups of ``SORT_GROUP`` rows, cut where a sort of the keys alone puts the boundaries,
+    each read by a range of symbols (which zone maps and Parquet statistics use) and sorted on
+    its own: no sort ever holds the text of more than a group, whatever the size of the batch.
+    Returns the rows appended; raises (the caller's transaction then rolls back) if a group
+    missed any."""
+    con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
+    bounds = con.execute(f"""
+        SELECT symbol, time_key, n FROM (
+            SELECT symbol, {_TIME_KEY} AS time_key, count(*) OVER () AS n,
+                   row_number() OVER (ORDER BY symbol, {_TIME_KEY}) - 1 AS i
+            FROM {source} WHERE {where})
+        WHERE i % {SORT_GROUP} = 0 ORDER BY i
+    """).fetchall()
+    if not bounds:
+        return 0
+    done = 0
+    for (lo_sym, lo_key, _), hi in zip(bounds, [*bounds[1:], None], strict=True):
+        if hi is not None and hi[:2] == (lo_sym, lo_key):
+            continue  # more than a group of rows share one key: the group after takes them all
+        params = {"lo_sym": lo_sym, "lo_key": lo_key}
+        upper, upper_key = "", ""
+        if hi is not None:
+            params |= {"hi_sym": hi[0], "hi_key": hi[1]}
+            upper, upper_key = " AND symbol <= $hi_sym", " AND (symbol, time_key) < ($hi_sym, $hi_key)"
+        done += con.execute(f"""
+            INSERT INTO {table}
+            SELECT {columns} FROM (
+                SELECT *, {_TIME_KEY} AS time_key FROM {source}
+                WHERE ({where}) AND symbol >= $lo_sym{upper})
+            WHERE (symbol, time_key) >= ($lo_sym, $lo_key){upper_key}
+            ORDER BY symbol, time_key
+        """, params).fetchall()[0][0]
+    if done != bounds[0][2]:
+        raise RuntimeError(f"appending to {table} in order placed {done} of {bounds[0][2]} rows")
+    return done
+
+
 def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
     """Keep ``mentions`` clustered by symbol: each write appends its rows (sorted within the
     batch); once the appended rows exceed ``slack`` of the table (and two row groups), the table
@@ -605,10 +650,10 @@ def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserte
     clustered = int(rows[0][0]) if rows else 0
     if total - clustered <= max(2 * 122_880, slack * total) and clustered <= total:
         return False
-    con.execute("CREATE OR REPLACE TEMP TABLE mentions_sorted AS SELECT * FROM mentions ORDER BY symbol, published_at")
-    con.execute("DELETE FROM mentions")
-    con.execute("INSERT INTO mentions SELECT * FROM mentions_sorted")
-    con.execute("DROP TABLE mentions_sorted")
+    # in order, a group at a time (see append_sorted), into a new table that takes the old one's place
+    con.execute("CREATE OR REPLACE TABLE mentions_sorted AS SELECT * FROM mentions LIMIT 0")
+    append_sorted(con, "mentions_sorted", "mentions")
+    con.execute("DROP TABLE mentions; ALTER TABLE mentions_sorted RENAME TO mentions")
     con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [str(total)])
     return True
