@@ -752,11 +752,15 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
     if has["articles"]:
         staged_articles = f"read_parquet('{glob.format('articles')}')"
         staged_mentions = f"read_parquet('{glob.format('mentions')}')"
+        # each written article once: written holds one file per article, so DISTINCT ON (an
+        # aggregation of the texts, 7 s and most of the write memory at 100k posts) is kept for
+        # the case where it does not
+        once = con.execute("SELECT count(*) = count(DISTINCT article_id) FROM written").fetchall()[0][0]
         con.execute(f"""
             INSERT INTO articles
-            SELECT DISTINCT ON (s.article_id) s.article_id, title, published_at, categories, tags, url, source,
-                   digest, text, dedup_key, s.path, now()
-            FROM {staged_articles} s JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
+            SELECT {"" if once else "DISTINCT ON (s.article_id)"} s.article_id, title, published_at, categories,
+                   tags, url, source, digest, text, dedup_key, s.path, now()
+            FROM {staged_articles} s SEMI JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
             INSERT INTO securities
             SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
             FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path

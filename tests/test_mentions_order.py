@@ -42,7 +42,7 @@ def test_a_large_batch_is_written_in_order_group_by_group(tmp_path: Path, monkey
     write_news(folder, 120, seed=1)
     whole = Store(tmp_path / "whole.duckdb")
     ingest_folder(whole, folder)
-    monkeypatch.setattr(store_mod, "SORT_GROUP", 7)  # many groups, some boundaries inside a symbol
+    monkeypatch.setattr(store_mod, "SORT_GROUP", 2000)  # bytes: many groups, boundaries inside symbols
     grouped = Store(tmp_path / "grouped.duckdb")
     ingest_folder(grouped, folder)
     got, want = mentions(grouped), mentions(whole)
@@ -69,7 +69,7 @@ def test_reclustering_rewrites_in_order_group_by_group(tmp_path: Path, monkeypat
     ingest_folder(store, folder)  # appended: the table is two sorted runs, not one
     before = mentions(store)
     assert not in_order(before)
-    monkeypatch.setattr(store_mod, "SORT_GROUP", 5)
+    monkeypatch.setattr(store_mod, "SORT_GROUP", 1500)
     with store.write() as con:
         con.execute("UPDATE meta SET value = '-1000000' WHERE key = 'mentions_clustered'")  # long overdue
         assert store_mod.cluster_mentions(con)

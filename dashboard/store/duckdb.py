@@ -590,26 +590,34 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         _migrate(con)  # last: the caches are computed from the tables as this version has them
 
 
-SORT_GROUP = 25_000  # mention rows one sort holds: with an article's text each, DuckDB sorts them in 256 MB
+SORT_GROUP = 48 * 2**20  # bytes of rows one sort holds (mentions carry their article's text): DuckDB
+                         # sorts that much in the write's 256 MB; the whole 100k corpus's it cannot
 _TIME_KEY = "coalesce(published_at, '-infinity'::TIMESTAMPTZ)"
 
 
 def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where: str = "TRUE",
-                  columns: str = "* EXCLUDE (time_key)") -> int:
+                  columns: str = "* EXCLUDE (time_key)", size: str = "strlen(text)") -> int:
     """Append ``source``'s rows (where ``where`` holds) to ``table`` in order of symbol and time.
 
-    In groups of ``SORT_GROUP`` rows, cut where a sort of the keys alone puts the boundaries,
-    each read by a range of symbols (which zone maps and Parquet statistics use) and sorted on
-    its own: no sort ever holds the text of more than a group, whatever the size of the batch.
-    Returns the rows appended; raises (the caller's transaction then rolls back) if a group
-    missed any."""
+    In groups of about ``SORT_GROUP`` bytes (``size`` per row, plus 256), cut where a sort of
+    the keys alone puts the boundaries, each read by a range of symbols (which zone maps and
+    Parquet statistics use) and sorted on its own: no sort holds more than a group, whatever the
+    size of the batch. Returns the rows appended; raises (the caller's transaction then rolls
+    back) if a group missed any."""
     con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
     bounds = con.execute(f"""
-        SELECT symbol, time_key, n FROM (
-            SELECT symbol, {_TIME_KEY} AS time_key, count(*) OVER () AS n,
-                   row_number() OVER (ORDER BY symbol, {_TIME_KEY}) - 1 AS i
-            FROM {source} WHERE {where})
-        WHERE i % {SORT_GROUP} = 0 ORDER BY i
+        WITH keyed AS (
+            SELECT symbol, {_TIME_KEY} AS time_key,
+                   floor(sum(coalesce({size}, 0) + 256) OVER (ORDER BY symbol, {_TIME_KEY}
+                         ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
+            FROM {source} WHERE {where}
+        ),
+        marked AS (
+            SELECT symbol, time_key, count(*) OVER () AS n,
+                   grp IS DISTINCT FROM lag(grp) OVER (ORDER BY symbol, time_key) AS starts
+            FROM keyed
+        )
+        SELECT symbol, time_key, n FROM marked WHERE starts ORDER BY symbol, time_key
     """).fetchall()
     if not bounds:
         return 0
