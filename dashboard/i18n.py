@@ -138,6 +138,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "zh": "Yahoo Finance 在所请求的日期范围内没有行情"},
     "posts_folder": {"en": "Posts folder", "zh": "文章文件夹"},
     "ingest": {"en": "Ingest / refresh news", "zh": "导入 / 刷新新闻"},
+    "ingest_failed": {"en": "The ingest did not finish; see the server's log.", "zh": "导入未完成，请查看服务器日志。"},
     "ingested": {"en": "{new} new, {updated} updated, {unchanged} unchanged, {rejected} rejected",
                  "zh": "新增 {new}，更新 {updated}，未变 {unchanged}，拒绝 {rejected}"},
     "rejected_file": {"en": "Rejected {path}: {reason}", "zh": "已拒绝 {path}：{reason}"},

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from dashboard.articles import EARLIEST_PUBLISHED, LATEST_PUBLISHED
 from dashboard.markets import MARKETS
 
 
@@ -110,10 +111,13 @@ WHERE article_id IN (SELECT article_id FROM {articles}) AND symbol NOT IN {symbo
   AND symbol IN (SELECT symbol FROM prices)
 """
 
-# Each (article, security) pair's event session: the first session closing after it.
+# Each (article, security) pair's event session: the first session closing after it. An
+# article dated outside the supported range (a store from before such dates were refused)
+# has none, rather than the first session of the calendar.
 EVENT_SESSIONS = """
 CREATE OR REPLACE TEMP TABLE event_sessions AS
-SELECT e.article_id, e.symbol, e.published_at, s.session
+SELECT e.article_id, e.symbol, e.published_at,
+       CASE WHEN e.published_at >= $earliest AND e.published_at < $latest THEN s.session END AS session
 FROM (SELECT * FROM event_pairs WHERE symbol IN (SELECT DISTINCT symbol FROM security_sessions)) e
 ASOF LEFT JOIN security_sessions s ON e.symbol = s.symbol AND e.published_at < s.close_utc
 """
@@ -128,9 +132,12 @@ def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: tuple[str, str] 
     The calendars are made to cover the pairs' articles (with a margin either side), which
     is all an article's first session depends on: a scoped build places its pairs exactly as
     a full one does."""
+    bounds = {"earliest": EARLIEST_PUBLISHED, "latest": LATEST_PUBLISHED}
     con.execute(EVENT_PAIRS if scope is None else SCOPED_PAIRS.format(symbols=scope[0], articles=scope[1]))
-    span = con.execute("SELECT min(published_at)::DATE, max(published_at)::DATE FROM event_pairs").fetchone()
-    assert span is not None
+    span = con.execute("""
+        SELECT min(published_at)::DATE, max(published_at)::DATE FROM event_pairs
+        WHERE published_at >= $earliest AND published_at < $latest
+    """, bounds).fetchall()[0]
     calendars = {
         cal for (cal,) in con.execute(
             "SELECT DISTINCT m.calendar FROM securities s JOIN markets m ON m.market = coalesce(s.market, "
@@ -139,5 +146,5 @@ def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: tuple[str, str] 
     if calendars:
         ensure_calendars(con, calendars, span[0] - timedelta(days=10), span[1] + timedelta(days=40))
     con.execute(SECURITY_SESSIONS)
-    con.execute(EVENT_SESSIONS)
+    con.execute(EVENT_SESSIONS, bounds)
     con.execute("DROP TABLE event_pairs")

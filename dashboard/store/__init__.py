@@ -7,6 +7,7 @@ from dashboard.store.duckdb import (
     SCHEMA,
     SCHEMA_VERSION,
     Generation,
+    NotAStore,
     ReadView,
     Snapshot,
     Store,
@@ -14,4 +15,5 @@ from dashboard.store.duckdb import (
     ensure_schema,
 )
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "ReadView", "Snapshot", "Store", "StoreBusy", "ensure_schema"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "NotAStore", "ReadView", "Snapshot", "Store", "StoreBusy",
+           "ensure_schema"]

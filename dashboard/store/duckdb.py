@@ -203,6 +203,10 @@ class StoreBusy(RuntimeError):
     """Another process is writing the store and did not finish in time."""
 
 
+class NotAStore(RuntimeError):
+    """A DuckDB file that holds tables, but not the dashboard's: it is left untouched."""
+
+
 def _is_lock_error(e: Exception) -> bool:
     """The file is held: by another process (a lock), or read-only by this one (a read view
     that is stepping aside)."""
@@ -268,12 +272,23 @@ class Store:
         """A read-only connection to the store at this code's schema: an older file is
         migrated first (a short write), so readers never meet missing columns."""
         con = self._connect(read_only=True, timeout=timeout)
-        version = stored_version(con)
-        if version is None or version >= SCHEMA_VERSION:
+        try:
+            version = stored_version(con)
+        except BaseException:
+            con.close()
+            raise
+        if version is None or version >= SCHEMA_VERSION and not _pending_migrations(con):
             return con
         con.close()
-        with self.write(timeout):
-            pass
+        if version >= SCHEMA_VERSION:  # only data to tidy: a busy or read-only store is read as it is
+            try:
+                with self.write(timeout=0):
+                    pass
+            except (StoreBusy, duckdb.Error, OSError):
+                pass
+        else:
+            with self.write(timeout):
+                pass
         return self._connect(read_only=True, timeout=timeout)
 
     @property
@@ -383,25 +398,32 @@ class Snapshot:
     opened read-only; safe to query from several threads."""
 
     def __init__(self, path: Path, generation: Generation, copy: bool = True,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+                 con: duckdb.DuckDBPyConnection | None = None, lazy: bool = False) -> None:
         self.path = path
         self.generation = generation
         self.copy = copy
-        self._con = con if con is not None else duckdb.connect(str(path), read_only=True)
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._con_lock = threading.Lock()
+        self._con = con if con is not None or lazy else duckdb.connect(str(path), read_only=True)
         self._closed = False
         atexit.register(self.close)
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        # opened on first use: a copy made by the read view's watcher thread is opened by the
+        # thread that queries it, so that thread never calls into DuckDB itself
+        with self._con_lock:
+            if self._con is None:
+                self._con = duckdb.connect(str(self.path), read_only=True)
+            return self._con
+
     def query(self, sql: str, params: Any = None) -> pd.DataFrame:
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
-            cur.execute("SET TimeZone = 'UTC'")
             return cur.execute(sql, params).df()
         finally:
             cur.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._con.cursor()
+        cur = self._connection().cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
 
@@ -410,7 +432,8 @@ class Snapshot:
             return
         self._closed = True
         try:
-            self._con.close()
+            if self._con is not None:
+                self._con.close()
         finally:
             if self.copy:
                 shutil.rmtree(self.path.parent, ignore_errors=True)
@@ -456,15 +479,15 @@ class ReadView:
             con.close()
 
     def _copy_of(self, generation: Generation) -> Snapshot:
-        """A copy of the store file; the caller holds a connection to it for the length of the
-        copy, so no writer can change it meanwhile."""
+        """A copy of the store file (opened when first queried); the caller holds a connection
+        to it for the length of the copy, so no writer can change it meanwhile."""
         tmpdir = Path(tempfile.mkdtemp(prefix="dashboard-snapshot-"))
         copy = tmpdir / self.store.path.name
         shutil.copyfile(self.store.path, copy)
         wal = self.store.path.with_name(self.store.path.name + ".wal")
         if wal.exists():
             shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
-        return Snapshot(copy, generation)
+        return Snapshot(copy, generation, lazy=True)
 
     def current(self) -> Snapshot:
         with self._lock:
@@ -484,6 +507,16 @@ class ReadView:
             self._replace(fresh)
             self._watch()
             return fresh
+
+    def refresh(self, wait: float = 10.0) -> Snapshot:
+        """The store's latest state, waiting up to ``wait`` seconds for a writer that holds it
+        (after the app's own write, so what the user just did shows, not the state before)."""
+        deadline = time.monotonic() + wait
+        snap = self.current()
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.1)
+            snap = self.current()
+        return snap
 
     def _replace(self, fresh: Snapshot) -> None:
         old, self._current = self._current, fresh
@@ -562,16 +595,44 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE files ADD COLUMN IF NOT EXISTS folder VARCHAR;
         UPDATE files SET folder = regexp_replace(path, '/[^/]*$', '') WHERE folder IS NULL;
     """),
+    # Articles dated outside the supported range (articles.EARLIEST_PUBLISHED ...
+    # LATEST_PUBLISHED), stored before such dates were refused, become rejected files with
+    # the reason ingest now gives, so no reader meets year 1 or 9999.
+    ("articles.supported_dates", """
+        CREATE OR REPLACE TEMP TABLE unsupported AS
+        SELECT article_id, published_at FROM articles
+        WHERE published_at < TIMESTAMPTZ '1970-01-01 00:00:00+00'
+           OR published_at >= TIMESTAMPTZ '2100-01-01 00:00:00+00';
+        UPDATE files SET status = 'rejected', article_id = NULL,
+               reason = 'publication date ' || strftime(u.published_at, '%Y-%m-%d %H:%M:%S')
+                        || ' (UTC) is outside the supported range 1970-01-01 … 2099-12-31 (UTC)'
+        FROM unsupported u WHERE files.article_id = u.article_id;
+        DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM unsupported);
+        DELETE FROM reactions WHERE article_id IN (SELECT article_id FROM unsupported);
+        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM unsupported);
+        DROP TABLE unsupported;
+    """),
 ]
 
 
 def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The schema version the store file was written with (None for a new file)."""
+    """The schema version the store file was written with (None for a new file).
+    Raises NotAStore for a DuckDB file that holds other tables and no dashboard's."""
     try:
         rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
     except duckdb.CatalogException:
+        others = [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND NOT temporary ORDER BY 1 LIMIT 4").fetchall()]
+        if others:
+            raise NotAStore(f"it holds the tables {', '.join(others)}, and none of the dashboard's") from None
         return None
     return int(rows[0][0]) if rows else None
+
+
+def _pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
+    done = {k for (k,) in con.execute("SELECT key FROM meta WHERE starts_with(key, 'migration:')").fetchall()}
+    return any(f"migration:{key}" not in done for key, _ in MIGRATIONS)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

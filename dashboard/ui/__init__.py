@@ -16,6 +16,7 @@ from dashboard.ui.average import average_view
 from dashboard.ui.chart import Pick, chart_view
 from dashboard.ui.compare import compare_view
 from dashboard.ui.coverage import coverage_table
+from dashboard.ui.failures import guarded
 from dashboard.ui.format import failure_text
 from dashboard.ui.moves import moves_view
 from dashboard.ui.reading import reading_pane
@@ -31,6 +32,12 @@ from dashboard.ui.state import VIEWS, ViewState, read_url, write_url
 
 
 def main() -> None:
+    """The page. A failure shows as one sentence (in hosted mode naming nothing of the
+    server); the details go to the server's log (``dashboard.ui.failures``)."""
+    guarded(page)()
+
+
+def page() -> None:
     st.set_page_config(page_title="News & prices · 新闻与行情", page_icon=":material/candlestick_chart:",
                        layout="wide")
     locale = (st.context.locale or "") if hasattr(st, "context") else ""
@@ -94,18 +101,21 @@ def main() -> None:
 
 
 @st.fragment
+@guarded
 def explore(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     picked = chart_view(state, overview, lang)
     coverage_and_reading(state, overview, lang, picked)
 
 
 @st.fragment
+@guarded
 def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str, picked: Pick | None) -> None:
     coverage_table(state, overview, lang, picked)
     reading_pane(state, lang)
 
 
 @st.fragment
+@guarded
 def moves_and_reading(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
