@@ -294,6 +294,9 @@ class _Stopped(BaseException):
     """Raised in the child's main thread by SIGTERM: unwinds the work (a write in progress
     rolls back, an ingest terminates its pool and removes its stage folder)."""
 
+    requested = False  # set by the signal: DuckDB turns an exception raised inside a query
+                       # (one reading a Python stream) into an error of its own
+
 
 def _write_status(path: Path, status: Status) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -334,6 +337,8 @@ def _run(job: dict[str, Any], status_path: Path) -> int:
         try:
             return fn()
         except Exception as e:  # a sentence for the page, the traceback for the log
+            if _Stopped.requested:
+                raise _Stopped() from e
             failure = explain(e, settings.db_path)
             log.error("background %s failed: %s", phase, failure.message, exc_info=e)
             status.errors.append(failure)
@@ -398,6 +403,7 @@ def _child_main(argv: list[str]) -> int:
 
     def stopped(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding must not be cut short
+        _Stopped.requested = True
         raise _Stopped()
 
     signal.signal(signal.SIGTERM, stopped)

@@ -637,8 +637,6 @@ def _pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     version = stored_version(con)
-    if version is not None and version < SCHEMA_VERSION:
-        _migrate(con)
     con.execute(SCHEMA)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
@@ -649,6 +647,61 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if f"migration:{key}" not in done:
             con.execute(sql)
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
+    if version is not None and version < SCHEMA_VERSION:
+        _migrate(con)  # last: the caches are computed from the tables as this version has them
+
+
+SORT_GROUP = 48 * 2**20  # bytes of rows one sort holds (mentions carry their article's text): DuckDB
+                         # sorts that much in the write's 256 MB; the whole 100k corpus's it cannot
+_TIME_KEY = "coalesce(published_at, '-infinity'::TIMESTAMPTZ)"
+
+
+def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where: str = "TRUE",
+                  columns: str = "* EXCLUDE (time_key)", size: str = "strlen(text)") -> int:
+    """Append ``source``'s rows (where ``where`` holds) to ``table`` in order of symbol and time.
+
+    In groups of about ``SORT_GROUP`` bytes (``size`` per row, plus 256), cut where a sort of
+    the keys alone puts the boundaries, each read by a range of symbols (which zone maps and
+    Parquet statistics use) and sorted on its own: no sort holds more than a group, whatever the
+    size of the batch. Returns the rows appended; raises (the caller's transaction then rolls
+    back) if a group missed any."""
+    con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
+    bounds = con.execute(f"""
+        WITH keyed AS (
+            SELECT symbol, {_TIME_KEY} AS time_key,
+                   floor(sum(coalesce({size}, 0) + 256) OVER (ORDER BY symbol, {_TIME_KEY}
+                         ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
+            FROM {source} WHERE {where}
+        ),
+        marked AS (
+            SELECT symbol, time_key, count(*) OVER () AS n,
+                   grp IS DISTINCT FROM lag(grp) OVER (ORDER BY symbol, time_key) AS starts
+            FROM keyed
+        )
+        SELECT symbol, time_key, n FROM marked WHERE starts ORDER BY symbol, time_key
+    """).fetchall()
+    if not bounds:
+        return 0
+    done = 0
+    for (lo_sym, lo_key, _), hi in zip(bounds, [*bounds[1:], None], strict=True):
+        if hi is not None and hi[:2] == (lo_sym, lo_key):
+            continue  # more than a group of rows share one key: the group after takes them all
+        params = {"lo_sym": lo_sym, "lo_key": lo_key}
+        upper, upper_key = "", ""
+        if hi is not None:
+            params |= {"hi_sym": hi[0], "hi_key": hi[1]}
+            upper, upper_key = " AND symbol <= $hi_sym", " AND (symbol, time_key) < ($hi_sym, $hi_key)"
+        done += con.execute(f"""
+            INSERT INTO {table}
+            SELECT {columns} FROM (
+                SELECT *, {_TIME_KEY} AS time_key FROM {source}
+                WHERE ({where}) AND symbol >= $lo_sym{upper})
+            WHERE (symbol, time_key) >= ($lo_sym, $lo_key){upper_key}
+            ORDER BY symbol, time_key
+        """, params).fetchall()[0][0]
+    if done != bounds[0][2]:
+        raise RuntimeError(f"appending to {table} in order placed {done} of {bounds[0][2]} rows")
+    return done
 
 
 def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
@@ -666,10 +719,10 @@ def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserte
     clustered = int(rows[0][0]) if rows else 0
     if total - clustered <= max(2 * 122_880, slack * total) and clustered <= total:
         return False
-    con.execute("CREATE OR REPLACE TEMP TABLE mentions_sorted AS SELECT * FROM mentions ORDER BY symbol, published_at")
-    con.execute("DELETE FROM mentions")
-    con.execute("INSERT INTO mentions SELECT * FROM mentions_sorted")
-    con.execute("DROP TABLE mentions_sorted")
+    # in order, a group at a time (see append_sorted), into a new table that takes the old one's place
+    con.execute("CREATE OR REPLACE TABLE mentions_sorted AS SELECT * FROM mentions LIMIT 0")
+    append_sorted(con, "mentions_sorted", "mentions")
+    con.execute("DROP TABLE mentions; ALTER TABLE mentions_sorted RENAME TO mentions")
     con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [str(total)])
     return True
