@@ -40,8 +40,8 @@ import pyarrow.parquet as pq
 
 from dashboard.articles import DEFAULT_MAX_BYTES, POST_TIME_LIMIT, PostError, parse_post, read_bytes, time_limit
 from dashboard.names import name_securities
-from dashboard.securities import HOW_RANK
 from dashboard.reactions import refresh_reactions
+from dashboard.securities import HOW_RANK
 from dashboard.store import Store
 from dashboard.store.duckdb import append_sorted, cluster_mentions
 
