@@ -78,3 +78,21 @@ def test_reclustering_rewrites_in_order_group_by_group(tmp_path: Path, monkeypat
     key = ["article_id", "symbol"]
     pd.testing.assert_frame_equal(after.sort_values(key).reset_index(drop=True),
                                   before.sort_values(key).reset_index(drop=True))
+
+
+def test_the_group_bounds_never_hold_the_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 30,000 rows of 2 KB text (60 MB) in a 24 MB memory limit: only sizes may reach the windows
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    con.execute("""
+        CREATE TABLE src AS SELECT ['A', 'B', 'C', 'D'][1 + i % 4] AS symbol,
+               TIMESTAMPTZ '2021-01-01 00:00:00+00' + to_minutes(i) AS published_at,
+               md5(i::VARCHAR) || repeat(chr(65 + (i % 26)::INTEGER), 2000) AS text
+        FROM range(30000) t(i)""")
+    con.execute("CREATE TABLE dst AS SELECT * FROM src LIMIT 0")
+    con.execute("CHECKPOINT; SET memory_limit = '24MB'; SET threads = 2")
+    monkeypatch.setattr(store_mod, "SORT_GROUP", 4 * 2**20)
+    assert store_mod.append_sorted(con, "dst", "src", columns="symbol, published_at, text") == 30000
+    got = con.execute("SELECT symbol, published_at FROM dst ORDER BY rowid").fetchall()
+    assert got == sorted(got)

@@ -667,11 +667,14 @@ def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where
     back) if a group missed any."""
     con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
     bounds = con.execute(f"""
-        WITH keyed AS (
-            SELECT symbol, {_TIME_KEY} AS time_key,
-                   floor(sum(coalesce({size}, 0) + 256) OVER (ORDER BY symbol, {_TIME_KEY}
-                         ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
+        WITH sized AS MATERIALIZED (  -- the sizes first: a window given size(text) holds the texts
+            SELECT symbol, {_TIME_KEY} AS time_key, coalesce({size}, 0) + 256 AS size
             FROM {source} WHERE {where}
+        ),
+        keyed AS (
+            SELECT symbol, time_key,
+                   floor(sum(size) OVER (ORDER BY symbol, time_key ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
+            FROM sized
         ),
         marked AS (
             SELECT symbol, time_key, count(*) OVER () AS n,
