@@ -53,7 +53,7 @@ def page() -> None:
         st.warning(t("store_busy", lang_now))
         st.stop()
     overview = query("securities_overview", gen)
-    initial, notices = (read_url(overview, security_index(gen), lang_default)
+    initial, notices = (read_url(overview, lambda: security_index(gen), lang_default)
                         if "init" not in st.session_state else ({}, []))
     state = sidebar(overview, initial, lang_default, notices)
     lang = state.lang
