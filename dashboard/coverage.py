@@ -82,15 +82,26 @@ def price_problem(con: duckdb.DuckDBPyConnection, symbol: str) -> dict[str, Any]
 
 def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None, end: date | None,
                     site_tz: str) -> pd.DataFrame:
-    """One row per session with articles naming ``symbol``: how many, and the first headlines."""
+    """One row per session with articles naming ``symbol``: how many, and the first headlines.
+    Only a session's first ``HOVER_LINES`` articles are read for their headlines."""
     return con.execute(f"""
-        SELECT r.session, count(*) AS articles,
+        WITH events AS (
+            SELECT r.session, m.article_id, m.published_at
+            FROM reactions r JOIN mentions m ON m.symbol = r.symbol AND m.article_id = r.article_id
+            WHERE r.symbol = $s AND m.symbol = $s AND r.session IS NOT NULL
+              AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
+        ),
+        counted AS (SELECT session, count(*) AS articles FROM events GROUP BY session),
+        first AS (
+            SELECT session, article_id FROM events
+            QUALIFY row_number() OVER (PARTITION BY session ORDER BY published_at, article_id) <= {HOVER_LINES}
+        )
+        SELECT c.session, any_value(c.articles) AS articles,
                list(strftime(m.published_at AT TIME ZONE $tz, '%m-%d %H:%M') || '  ' ||
-                    coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at)[1:{HOVER_LINES}] AS lines
-        FROM reactions r JOIN mentions m ON m.symbol = r.symbol AND m.article_id = r.article_id
-        WHERE r.symbol = $s AND m.symbol = $s AND r.session IS NOT NULL
-          AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
-        GROUP BY r.session ORDER BY r.session
+                    coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at, m.article_id) AS lines
+        FROM counted c JOIN first f USING (session)
+        JOIN mentions m ON m.symbol = $s AND m.article_id = f.article_id
+        GROUP BY c.session ORDER BY c.session
     """, {"s": symbol, "start": start, "end": end, "tz": site_tz}).df()
 
 

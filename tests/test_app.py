@@ -177,6 +177,16 @@ def test_a_marker_lists_its_articles_beyond_the_newest_rows_shown(seeded_env: St
         write_post(later, f"late-{k:04d}.md", f"美团-W(03690.HK)快讯{k}。", title=f"快讯{k}",
                    date=f"2021-12-{30 + k % 2} {10 + k % 8:02d}:{k % 60:02d}:00 +0800")
     ingest_folder(seeded_env, later)
+    with seeded_env.read() as con:  # the markers count them all, and hover the first of each session
+        from datetime import date
+
+        from dashboard import coverage as cov
+
+        marks = cov.session_markers(con, "3690.HK", date(2021, 12, 1), date(2022, 1, 10), "Asia/Shanghai")
+    assert marks["articles"].sum() == TABLE_LIMIT + 30 + 2  # and the two seeds
+    assert max(len(lines) for lines in marks["lines"]) == cov.HOVER_LINES
+    times = [[line[:11] for line in lines] for lines in marks["lines"]]  # 'MM-DD HH:MM  source  title'
+    assert all(ts == sorted(ts) for ts in times)  # the first of the session, in time order
     at = app(DEC).run()
     assert len(coverage(at)) == TABLE_LIMIT
     assert "牵手美团实现互联互通 快手生态持续开放创新" not in list(coverage(at)["title"])
