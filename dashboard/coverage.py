@@ -96,7 +96,7 @@ def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | N
             SELECT session, article_id FROM events
             QUALIFY row_number() OVER (PARTITION BY session ORDER BY published_at, article_id) <= {HOVER_LINES}
         )
-        SELECT c.session, any_value(c.articles) AS articles,
+        SELECT c.session, max(c.articles) AS articles,
                list(strftime(m.published_at AT TIME ZONE $tz, '%m-%d %H:%M') || '  ' ||
                     coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at, m.article_id) AS lines
         FROM counted c JOIN first f USING (session)
