@@ -39,6 +39,7 @@ import pyarrow as pa
 from dashboard.config import DEFAULT_BENCHMARKS
 from dashboard.i18n import reaction_sentence
 from dashboard.sessions import build_event_sessions, markets_table
+from dashboard.store import local_duckdb
 
 ESTIMATION = (130, 11)  # rows before day 0: the estimation window (market model, sigma)
 MIN_ESTIMATION = 60
@@ -197,18 +198,29 @@ def _unregister_context(con: duckdb.DuckDBPyConnection) -> None:
     con.remove_function("student_t_p")
 
 
+# What the computation reads (table -> columns) and writes: on a PostgreSQL store it runs in
+# DuckDB over these rows (see store.local_duckdb), so both stores hold the same numbers.
+REFRESH_READS: dict[str, list[str] | None] = {
+    "prices": ["symbol", "date", "adj_close", "volume"], "securities": ["symbol", "market"],
+    "mentions": ["article_id", "symbol"], "articles": ["article_id", "published_at"],
+    "calendar_sessions": None,
+}
+REFRESH_WRITES = ("calendar_sessions", "daily_returns", "reactions")
+
+
 def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None) -> None:
     """Recompute the ``reactions`` cache from articles and prices (inside the caller's write)."""
-    _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
-    try:
-        build_event_sessions(con)
-        con.execute(DAILY)
-        con.execute(MEASURES)
-        con.execute(REACTIONS)
-        con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
-                    "DROP TABLE IF EXISTS security_sessions")
-    finally:
-        _unregister_context(con)
+    with local_duckdb(con, REFRESH_READS, REFRESH_WRITES) as con:
+        _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
+        try:
+            build_event_sessions(con)
+            con.execute(DAILY)
+            con.execute(MEASURES)
+            con.execute(REACTIONS)
+            con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
+                        "DROP TABLE IF EXISTS security_sessions")
+        finally:
+            _unregister_context(con)
 
 
 # --- reading ---------------------------------------------------------------------------

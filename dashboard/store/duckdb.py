@@ -30,6 +30,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dashboard.store.base import StoreBusy
+
 SCHEMA_VERSION = 2  # 2: significance columns in the reaction caches
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
 
@@ -188,10 +190,6 @@ CREATE TABLE IF NOT EXISTS reactions (
 """
 
 
-class StoreBusy(RuntimeError):
-    """Another process is writing the store and did not finish in time."""
-
-
 def _is_lock_error(e: Exception) -> bool:
     return isinstance(e, duckdb.IOException) and "lock" in str(e).lower()
 
@@ -218,12 +216,25 @@ class Generation:
 
 
 class Store:
+    """The embedded store: one DuckDB file."""
+
+    kind = "duckdb"
+
     def __init__(self, path: str | os.PathLike[str], lock_timeout: float = 60.0) -> None:
         self.path = Path(path).expanduser().resolve()
         self.lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    @property
+    def work_dir(self) -> Path:
+        """Where writers stage files: beside the store, on the same disk."""
+        return self.path.parent
 
     @property
     def exists(self) -> bool:

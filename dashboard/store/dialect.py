@@ -1,0 +1,235 @@
+"""The modules' DuckDB SQL, translated for PostgreSQL.
+
+The modules keep one body of queries, written for DuckDB. sqlglot (a well-kept SQL
+transpiler) turns each statement into PostgreSQL: types, casts, ``list()`` aggregates,
+``strftime`` formats, integer division, NULL ordering, ``SEMI JOIN``. The few constructs it
+leaves alone are rewritten here, on its syntax tree:
+
+* parameters: DuckDB's ``?`` and ``$name`` become PostgreSQL's ``$1 ... $n``;
+* ``GROUP BY ALL`` lists the columns it means; ``len`` of a list is ``cardinality``;
+  ``first`` over a window is ``first_value``; ``arg_min``, ``list_intersect`` and ``hash``
+  get their PostgreSQL equivalents;
+* ``CREATE OR REPLACE TEMP TABLE`` drops and creates;
+* ``read_parquet('glob')`` and tables registered from Arrow become temporary tables (loaded
+  by COPY, see ``postgres``), or, when small, an ``unnest`` of array parameters.
+
+Translations are cached per statement text.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+# A parameter of a translated statement: ("pos", index) for DuckDB's ?, ("name", key) for
+# $key, ("inline", table, column) for a column of a small registered table.
+ParamRef = tuple[str, ...] | tuple[str, int]
+
+
+class UntranslatableSql(ValueError):
+    """A statement uses DuckDB SQL that has no PostgreSQL translation here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    text: str  # PostgreSQL, parameters as $1 ... $n
+    params: tuple[ParamRef, ...]  # what $1 ... $n are
+    parquet: tuple[tuple[str, str], ...] = ()  # (glob, temporary table) to load before running
+
+
+# Small registered tables read as literal arrays: table -> ((column, PostgreSQL type), ...)
+Inline = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+_POS = "__pos"
+
+
+def _mark_positional(sql: str) -> str:
+    """DuckDB's ``?`` as named placeholders sqlglot parses everywhere (``?::VARCHAR[]``)."""
+    out: list[str] = []
+    i, n, count = 0, len(sql), 0
+    while i < n:
+        ch = sql[i]
+        if ch in "'\"":  # a string or a quoted name: copied as it is
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(sql[i:j + 1])
+            i = j + 1
+            continue
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            out.append(sql[i:j])
+            i = j
+            continue
+        if ch == "?":
+            out.append(f"${_POS}{count}")
+            count += 1
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _parquet_table(glob: str) -> str:
+    return "_parquet_" + hashlib.blake2b(glob.encode(), digest_size=6).hexdigest()
+
+
+def _is_list(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Cast):
+        return node.to.is_type(exp.DataType.Type.ARRAY)
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower() in {"list_intersect", "list_filter", "list_distinct"}
+    return isinstance(node, (exp.Array, exp.ArrayAgg, exp.ArrayIntersect))
+
+
+_ARG_MIN = sqlglot.parse_one("(ARRAY_AGG(__a ORDER BY __b))[1]", read="postgres")
+_HASH = sqlglot.parse_one("(HASHTEXT(__a)::BIGINT & 2147483647)", read="postgres")
+_INTERSECT = sqlglot.parse_one("ARRAY(SELECT UNNEST(__a) INTERSECT SELECT UNNEST(__b))", read="postgres")
+
+
+def _fill(template: exp.Expression, **args: exp.Expression) -> exp.Expression:
+    out = template.copy()
+    for col in list(out.find_all(exp.Column)):
+        if col.name.startswith("__") and col.name[2:] in args:
+            col.replace(args[col.name[2:]].copy())
+    return out
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    """One node's PostgreSQL form (applied bottom-up)."""
+    if isinstance(node, exp.Length) and _is_list(node.this):
+        return exp.Anonymous(this="CARDINALITY", expressions=[node.this])
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.First):
+        node.set("this", exp.FirstValue(this=node.this.this))
+        return node
+    if isinstance(node, exp.Array) and not node.expressions:  # [] : an untyped '{}' takes its context's type
+        return exp.Literal.string("{}")
+    if isinstance(node, exp.ArgMin):
+        return _fill(_ARG_MIN, a=node.this, b=node.expression)
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        if name == "hash" and len(node.expressions) == 1:
+            return _fill(_HASH, a=node.expressions[0])
+        if name == "list_intersect" and len(node.expressions) == 2:
+            return _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
+        if name in {"struct_pack", "list_transform", "list_filter"}:
+            raise UntranslatableSql(f"{name}() has no PostgreSQL translation")
+    if isinstance(node, exp.ArrayIntersect) and len(node.expressions) == 2:
+        return _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
+    if isinstance(node, exp.Group) and node.args.get("all"):
+        select = node.parent
+        if not isinstance(select, exp.Select):
+            raise UntranslatableSql("GROUP BY ALL outside a SELECT")
+        keys = [exp.Literal.number(i + 1) for i, e in enumerate(select.expressions)
+                if not e.find(exp.AggFunc) and not e.find(exp.Window)]
+        return exp.Group(expressions=keys)
+    return node
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+
+
+def _inline_tables(tree: exp.Expression, inline: dict[str, tuple[tuple[str, str], ...]]) -> None:
+    """Registered tables read from literal arrays: ``unnest($a::T[], $b::U[]) AS t(a, b)``."""
+    if not inline:
+        return
+    shadowed = _cte_names(tree)
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name
+        if name not in inline or name in shadowed or table.args.get("db") or not isinstance(table.this,
+                                                                                             exp.Identifier):
+            continue
+        columns = inline[name]
+        arrays = ", ".join(f"CAST(${_inline_key(name, c)} AS {t}[])" for c, t in columns)
+        alias = table.alias or name
+        sub = sqlglot.parse_one(
+            f"SELECT * FROM (SELECT * FROM UNNEST({arrays}) AS {alias}({', '.join(c for c, _ in columns)})) AS {alias}",
+            read="duckdb").args["from_"].this
+        table.replace(sub)
+
+
+def _inline_key(table: str, column: str) -> str:
+    return f"__inline__{table}__{column}"
+
+
+def _create_or_replace(stmt: exp.Expression) -> list[exp.Expression]:
+    if isinstance(stmt, exp.Create) and stmt.args.get("replace") and stmt.kind == "TABLE":
+        stmt.set("replace", False)
+        table = stmt.this if isinstance(stmt.this, exp.Table) else stmt.this.find(exp.Table)
+        return [sqlglot.parse_one(f"DROP TABLE IF EXISTS {table.sql('postgres')}", read="postgres"), stmt]
+    return [stmt]
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str, inline: Inline = ()) -> tuple[Statement, ...]:
+    """DuckDB SQL (one or more statements) as PostgreSQL statements."""
+    inlined = dict(inline)
+    try:
+        trees = [t for t in sqlglot.parse(_mark_positional(sql), read="duckdb") if t is not None]
+    except sqlglot.errors.ParseError as e:
+        raise UntranslatableSql(f"cannot parse: {e}") from None
+    out: list[Statement] = []
+    for tree in trees:
+        parquet: list[tuple[str, str]] = []
+        for rp in list(tree.find_all(exp.ReadParquet)):
+            (glob,) = rp.expressions
+            name = _parquet_table(glob.name)
+            parquet.append((glob.name, name))
+            holder = rp.parent
+            if isinstance(holder, exp.Table):
+                holder.set("this", exp.to_identifier(name))
+            else:
+                rp.replace(exp.to_table(name))
+        _inline_tables(tree, inlined)
+        for node in reversed(list(tree.dfs())):  # children first: a rewrite sees rewritten arguments
+            new = _rewrite(node)
+            if new is not node:
+                node.replace(new)
+        for stmt in _create_or_replace(tree):
+            refs: list[ParamRef] = []
+            numbers: dict[str, int] = {}
+            for ph in list(stmt.find_all(exp.Placeholder)):
+                key = ph.name
+                if not key:
+                    raise UntranslatableSql("a ? parameter the translation did not name")
+                if key not in numbers:
+                    numbers[key] = len(refs) + 1
+                    if key.startswith(_POS):
+                        refs.append(("pos", int(key[len(_POS):])))
+                    elif key.startswith("__inline__"):
+                        refs.append(("inline", *key[len("__inline__"):].split("__", 1)))
+                    else:
+                        refs.append(("name", key))
+                ph.replace(exp.var(f"${numbers[key]}"))
+            out.append(Statement(stmt.sql("postgres"), tuple(refs), tuple(parquet)))
+    return tuple(out)
+
+
+def schema_for_postgres(duckdb_schema: str) -> str:
+    """The store's DuckDB ``CREATE TABLE`` statements in PostgreSQL, text compared bytewise
+    (``COLLATE "C"``, as DuckDB does) whatever the database's locale."""
+    statements = []
+    for tree in sqlglot.parse(duckdb_schema, read="duckdb"):
+        if tree is None:
+            continue
+        for col in tree.find_all(exp.ColumnDef):
+            kind = col.args.get("kind")
+            if kind is not None and (kind.is_type(exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT)
+                                     or (kind.is_type(exp.DataType.Type.ARRAY)
+                                         and kind.expressions[0].is_type(exp.DataType.Type.VARCHAR,
+                                                                         exp.DataType.Type.TEXT))):
+                col.append("constraints", exp.ColumnConstraint(kind=exp.CollateColumnConstraint(
+                    this=exp.to_identifier("C", quoted=True))))
+        statements.append(tree.sql("postgres"))
+    return ";\n".join(statements)
