@@ -459,7 +459,7 @@ def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
                   site_tz: str = "Asia/Shanghai", model: str = "market") -> pd.DataFrame:
     """The largest absolute abnormal daily moves of ``symbol``, each with the articles whose
     event session is that day or one of the ``lookback`` sessions before it."""
-    return con.execute(f"""
+    df = con.execute(f"""
         WITH moves AS (
             SELECT date, i, ret, rm, {_abnormal(model)} AS ar, lag(date, $lookback) OVER (ORDER BY i) AS since
             FROM daily_returns d WHERE symbol = $symbol
@@ -469,17 +469,38 @@ def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
             WHERE ar IS NOT NULL AND ($start IS NULL OR date >= $start) AND ($end IS NULL OR date <= $end)
             ORDER BY abs(ar) DESC LIMIT $limit
         )
-        SELECT date, ret, rm, ar, coalesce(found, []) AS articles FROM (
-            SELECT t.date, t.ret, t.rm, t.ar,
-                   list(struct_pack(article_id := a.article_id, title := a.title, source := a.source,
-                                    published := strftime(a.published_at AT TIME ZONE $tz, '%Y-%m-%d %H:%M'),
-                                    session := r.session)
-                        ORDER BY a.published_at) FILTER (WHERE a.article_id IS NOT NULL) AS found
-            FROM top t
-            LEFT JOIN reactions r ON r.symbol = $symbol AND r.session <= t.date
-                 AND r.session >= coalesce(t.since, t.date)
-            LEFT JOIN articles a ON a.article_id = r.article_id
-            GROUP BY t.date, t.ret, t.rm, t.ar
-        ) ORDER BY abs(ar) DESC
+        SELECT t.date, t.ret, t.rm, t.ar,
+               {", ".join(f"list({v} ORDER BY a.published_at, a.article_id) FILTER (WHERE a.article_id IS NOT NULL)"
+                          f" AS {k}" for k, v in _STORY_FIELDS.items())}
+        FROM top t
+        LEFT JOIN reactions r ON r.symbol = $symbol AND r.session <= t.date
+             AND r.session >= coalesce(t.since, t.date)
+        LEFT JOIN articles a ON a.article_id = r.article_id
+        GROUP BY t.date, t.ret, t.rm, t.ar
+        ORDER BY abs(t.ar) DESC, t.date
     """, {"symbol": symbol, "start": start, "end": end, "limit": limit, "lookback": lookback,
           "tz": site_tz}).df()
+    # the articles of each move as records (parallel lists in SQL: both stores build them alike)
+    fields = list(_STORY_FIELDS)
+    stories = [[dict(zip(fields, values, strict=True)) for values in zip(
+        *[[_plain(v) for v in _items(row[f])] for f in fields], strict=True)]
+        for row in df[fields].to_dict("records")]
+    return df.drop(columns=fields).assign(articles=pd.Series(stories, index=df.index, dtype=object))
+
+
+_STORY_FIELDS = {"article_id": "a.article_id", "title": "a.title", "source": "a.source",
+                 "published": "strftime(a.published_at AT TIME ZONE $tz, '%Y-%m-%d %H:%M')",
+                 "session": "r.session"}
+
+
+def _items(value: Any) -> list[Any]:
+    return [] if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else list(value)
+
+
+def _plain(value: Any) -> Any:
+    """A list element as plain Python (a date, not a Timestamp)."""
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).date()
+    return value

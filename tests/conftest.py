@@ -100,6 +100,15 @@ def store(new_store: Callable[..., Any]) -> Any:
     return new_store()
 
 
+@pytest.fixture
+def db_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A new store as the command line names it (--db / DASHBOARD_DB): a file path, or the URL of
+    a database whose role logs in with a password (which must never be printed)."""
+    if backend == "duckdb":
+        return str(tmp_path / "s.duckdb")
+    return request.getfixturevalue("pg_server").password_url()
+
+
 def write_post(folder: Path, name: str, body: str = "正文。", *, title: str = "标题",
                date: str = "2021-12-28 10:00:00 +0800", extra: str = "") -> Path:
     """A minimal post in the real format."""

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 SUPERUSER = "postgres"
 PASSWORD_ROLE = "dashboard_pw"  # the one role that must give a password (scram), for the redaction tests
+PASSWORD = "pw-7Hq2xZ-secret"
 
 
 def find_bindir() -> Path | None:
@@ -45,8 +46,8 @@ class PgServer:
         cmd = [str(a) for a in args]
         if self._as_other:
             runuser = shutil.which("runuser")
-            cmd = [runuser, "-u", "postgres", "--", *cmd] if runuser else ["su", "postgres", "-s", "/bin/sh", "-c",
-                                                                            " ".join(f"'{c}'" for c in cmd)]
+            cmd = ([runuser, "-u", "postgres", "--", *cmd] if runuser
+                   else ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{c}'" for c in cmd)])
         return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=self.root)
 
     def start(self) -> None:
@@ -58,6 +59,8 @@ class PgServer:
                    "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB")
         self._run(self.bindir / "pg_ctl", "-D", self.data, "-o", options, "-l", self.root / "server.log",
                   "-w", "-t", "60", "start")
+        with self.admin() as conn:
+            conn.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'")
 
     def stop(self) -> None:
         try:
@@ -75,11 +78,16 @@ class PgServer:
 
         return psycopg.connect(self.url(dbname), autocommit=True)
 
-    def create_database(self, template: str | None = None) -> str:
+    def create_database(self, template: str | None = None, owner: str | None = None) -> str:
         name = f"store_{os.getpid()}_{next(self._names)}"
         with self.admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template0"}"')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template0"}"'
+                         + (f" OWNER {owner}" if owner else ""))
         return name
+
+    def password_url(self) -> str:
+        """A new database owned by the role that logs in with a password, and its URL (with it)."""
+        return self.url(self.create_database(owner=PASSWORD_ROLE), PASSWORD_ROLE, PASSWORD)
 
     def drop_database(self, name: str) -> None:
         with self.admin() as conn:

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dashboard.store import StoreBusy, is_url, open_store, redact
+from dashboard.store import is_url, open_store, redact
 from tests.conftest import target_of
 
 
@@ -54,14 +54,16 @@ def test_results_have_the_same_python_and_pandas_types(new_store: Any, backend: 
     with store.write() as con:
         con.execute("INSERT INTO articles (article_id, title, published_at, categories, tags) VALUES "
                     "('a1', '标题', TIMESTAMPTZ '2021-12-28 02:00:00+00', ['港股', 'x'], [])")
-        con.execute("INSERT INTO prices (symbol, date, close, volume) VALUES ('A', DATE '2021-12-28', 1.5, NULL)")
+        con.execute("INSERT INTO prices (symbol, date, close, volume) "
+                    "VALUES ('A', DATE '2021-12-28', 1.5, NULL)")
     with store.read() as con:
         row = con.execute("""
             SELECT a.article_id, a.published_at, a.published_at AT TIME ZONE $tz AS local, a.categories,
                    p.date, p.close, p.volume, count(*) OVER () AS n, 7 / 2 AS half
             FROM articles a, prices p
         """, {"tz": "Asia/Shanghai"}).fetchall()[0]
-        df = con.execute("SELECT a.published_at, p.date, p.volume, a.categories FROM articles a, prices p").df()
+        df = con.execute("SELECT a.published_at, p.date, p.volume, a.categories "
+                         "FROM articles a, prices p").df()
     assert row[0] == "a1"
     assert row[1] == datetime(2021, 12, 28, 2, tzinfo=UTC)
     assert row[2] == datetime(2021, 12, 28, 10)

@@ -94,6 +94,11 @@ def _is_list(node: exp.Expression) -> bool:
 
 _ARG_MIN = sqlglot.parse_one("(ARRAY_AGG(__a ORDER BY __b))[1]", read="postgres")
 _HASH = sqlglot.parse_one("(HASHTEXT(__a)::BIGINT & 2147483647)", read="postgres")
+_FINITE = sqlglot.parse_one("(__a NOT IN (CAST('NaN' AS FLOAT8), CAST('Infinity' AS FLOAT8), "
+                            "CAST('-Infinity' AS FLOAT8)))", read="postgres")
+_ISNAN = sqlglot.parse_one("(__a = CAST('NaN' AS FLOAT8))", read="postgres")
+_ISINF = sqlglot.parse_one("(__a IN (CAST('Infinity' AS FLOAT8), CAST('-Infinity' AS FLOAT8)))",
+                           read="postgres")
 _INTERSECT = sqlglot.parse_one("ARRAY(SELECT UNNEST(__a) INTERSECT SELECT UNNEST(__b))", read="postgres")
 
 
@@ -116,8 +121,14 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return exp.Literal.string("{}")
     if isinstance(node, exp.ArgMin):
         return _fill(_ARG_MIN, a=node.this, b=node.expression)
+    if isinstance(node, exp.IsNan):
+        return _fill(_ISNAN, a=node.this)
+    if isinstance(node, exp.IsInf):
+        return _fill(_ISINF, a=node.this)
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
+        if name == "isfinite" and len(node.expressions) == 1:
+            return _fill(_FINITE, a=node.expressions[0])
         if name == "hash" and len(node.expressions) == 1:
             return _fill(_HASH, a=node.expressions[0])
         if name == "list_intersect" and len(node.expressions) == 2:
@@ -134,6 +145,13 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
                 if not e.find(exp.AggFunc) and not e.find(exp.Window)]
         return exp.Group(expressions=keys)
     return node
+
+
+def _name_subqueries(tree: exp.Expression) -> None:
+    """PostgreSQL before 16 wants every subquery in FROM named."""
+    for i, sub in enumerate(tree.find_all(exp.Subquery)):
+        if not sub.alias and isinstance(sub.parent, (exp.From, exp.Join)):
+            sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_sub{i}")))
 
 
 def _cte_names(tree: exp.Expression) -> set[str]:
@@ -153,8 +171,9 @@ def _inline_tables(tree: exp.Expression, inline: dict[str, tuple[tuple[str, str]
         columns = inline[name]
         arrays = ", ".join(f"CAST(${_inline_key(name, c)} AS {t}[])" for c, t in columns)
         alias = table.alias or name
+        names = ", ".join(c for c, _ in columns)
         sub = sqlglot.parse_one(
-            f"SELECT * FROM (SELECT * FROM UNNEST({arrays}) AS {alias}({', '.join(c for c, _ in columns)})) AS {alias}",
+            f"SELECT * FROM (SELECT * FROM UNNEST({arrays}) AS {alias}({names})) AS {alias}",
             read="duckdb").args["from_"].this
         table.replace(sub)
 
@@ -171,9 +190,20 @@ def _create_or_replace(stmt: exp.Expression) -> list[exp.Expression]:
     return [stmt]
 
 
+def null_keys(params: object) -> frozenset[str]:
+    """The parameters given as None: translated as NULL literals (PostgreSQL types a parameter
+    where it first meets it, and cannot in ``$start IS NULL OR day >= $start``)."""
+    if isinstance(params, dict):
+        return frozenset(k for k, v in params.items() if v is None)
+    if isinstance(params, (list, tuple)):
+        return frozenset(f"{_POS}{i}" for i, v in enumerate(params) if v is None)
+    return frozenset()
+
+
 @functools.lru_cache(maxsize=2048)
-def translate(sql: str, inline: Inline = ()) -> tuple[Statement, ...]:
-    """DuckDB SQL (one or more statements) as PostgreSQL statements."""
+def translate(sql: str, inline: Inline = (), nulls: frozenset[str] = frozenset()) -> tuple[Statement, ...]:
+    """DuckDB SQL (one or more statements) as PostgreSQL statements; parameters named in
+    ``nulls`` become NULL."""
     inlined = dict(inline)
     try:
         trees = [t for t in sqlglot.parse(_mark_positional(sql), read="duckdb") if t is not None]
@@ -192,6 +222,7 @@ def translate(sql: str, inline: Inline = ()) -> tuple[Statement, ...]:
             else:
                 rp.replace(exp.to_table(name))
         _inline_tables(tree, inlined)
+        _name_subqueries(tree)
         for node in reversed(list(tree.dfs())):  # children first: a rewrite sees rewritten arguments
             new = _rewrite(node)
             if new is not node:
@@ -203,6 +234,9 @@ def translate(sql: str, inline: Inline = ()) -> tuple[Statement, ...]:
                 key = ph.name
                 if not key:
                     raise UntranslatableSql("a ? parameter the translation did not name")
+                if key in nulls:
+                    ph.replace(exp.Null())
+                    continue
                 if key not in numbers:
                     numbers[key] = len(refs) + 1
                     if key.startswith(_POS):

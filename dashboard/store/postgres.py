@@ -47,7 +47,7 @@ from psycopg import errors as pgerrors
 from psycopg.types.numeric import NumericBinaryLoader, NumericLoader
 
 from dashboard.store.base import StoreBusy, StoreUnavailable, redact, scrub, secrets_of
-from dashboard.store.dialect import Statement, schema_for_postgres, translate
+from dashboard.store.dialect import Statement, null_keys, schema_for_postgres, translate
 
 WRITE_LOCK = 0x6E657773  # the advisory lock every writer holds ("news")
 INLINE_MAX = 50_000  # registered tables up to this many rows travel as array parameters
@@ -206,17 +206,35 @@ def _param(value: Any) -> Any:
     return value
 
 
-_local = threading.local()
+_DUCK: duckdb.DuckDBPyConnection | None = None
+_DUCK_LOCK = threading.Lock()
 
 
-def _duck() -> duckdb.DuckDBPyConnection:
-    """A per-thread in-memory DuckDB that turns Arrow results into DuckDB's Python values."""
-    con = getattr(_local, "duck", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        _local.duck = con
-    return con
+@contextmanager
+def _duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of one in-memory DuckDB that turns Arrow results into DuckDB's Python values.
+    (One process-wide database: per-thread ones would be destroyed in a forked child, whose
+    DuckDB then waits for threads that do not exist there.)"""
+    global _DUCK
+    with _DUCK_LOCK:
+        if _DUCK is None:
+            _DUCK = duckdb.connect()
+        cur = _DUCK.cursor()
+    try:
+        cur.execute("SET TimeZone = 'UTC'")
+        yield cur
+    finally:
+        cur.close()
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    with _duck() as duck:
+        return duck.from_arrow(table).df()
+
+
+def _to_numpy(table: pa.Table) -> dict[str, np.ndarray]:
+    with _duck() as duck:
+        return duck.from_arrow(table).fetchnumpy()
 
 
 class _Result:
@@ -267,7 +285,7 @@ class _Relation:
     arrow = to_arrow_table
 
     def df(self) -> pd.DataFrame:
-        return _duck().from_arrow(self._result.arrow()).df()
+        return _to_pandas(self._result.arrow())
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self._result.rows)
@@ -303,7 +321,7 @@ class PgConnection:
         return out
 
     def execute(self, sql: str, params: Any = None) -> PgConnection:
-        statements = translate(sql, self._inline_spec())
+        statements = translate(sql, self._inline_spec(), null_keys(params))
         result = None
         with self._conn.cursor(binary=True) as cur:
             for stmt in statements:
@@ -318,12 +336,8 @@ class PgConnection:
         return self
 
     def executemany(self, sql: str, rows: Sequence[Any]) -> PgConnection:
-        (stmt,) = translate(sql, self._inline_spec())
-        with self._conn.cursor(binary=True) as cur:
-            try:
-                cur.executemany(stmt.text, [self._bind(stmt, r) for r in rows])
-            except psycopg.Error as e:
-                raise _store_error(e, self._secrets, stmt.text) from None
+        for row in rows:  # one statement per row: its NULLs are part of its translation
+            self.execute(sql, row)
         self._result = None
         return self
 
@@ -345,13 +359,13 @@ class PgConnection:
         return rows[0] if rows else None
 
     def df(self) -> pd.DataFrame:
-        return _duck().from_arrow(self._rows().arrow()).df()
+        return _to_pandas(self._rows().arrow())
 
     def fetchdf(self) -> pd.DataFrame:
         return self.df()
 
     def fetchnumpy(self) -> dict[str, np.ndarray]:
-        return _duck().from_arrow(self._rows().arrow()).fetchnumpy()
+        return _to_numpy(self._rows().arrow())
 
     def to_arrow_table(self) -> pa.Table:
         return self._rows().arrow()
@@ -540,7 +554,8 @@ class PgStore:
     # -- connections --------------------------------------------------------------------
 
     def _error(self, e: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(f"cannot use the PostgreSQL store {self.label}: {scrub(str(e).strip(), self._secrets)}")
+        reason = scrub(str(e).strip(), self._secrets)
+        return StoreUnavailable(f"cannot use the PostgreSQL store {self.label}: {reason}")
 
     def _open_pool(self) -> Any:
         from psycopg_pool import ConnectionPool

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.i18n import LANGUAGES, t
-from dashboard.store import StoreBusy
+from dashboard.store import StoreBusy, StoreUnavailable
 from dashboard.ui.average import average_view
 from dashboard.ui.chart import chart_view
 from dashboard.ui.compare import compare_view
@@ -23,6 +23,7 @@ from dashboard.ui.resources import (
     generation,
     query,
     snapshots,
+    watch_store,
 )
 from dashboard.ui.sidebar import sidebar
 from dashboard.ui.state import VIEWS, read_url, write_url
@@ -43,6 +44,10 @@ def main() -> None:
     except StoreBusy:
         st.warning(t("store_busy", lang_now))
         st.stop()
+    except StoreUnavailable as e:  # a shared store down, or not set up yet: say so, without secrets
+        st.error(str(e))
+        st.stop()
+    watch_store(gen)
     overview = query("securities_overview", gen)
     initial, notices = read_url(overview, lang_default) if "init" not in st.session_state else ({}, [])
     state = sidebar(overview, initial, lang_default, notices)

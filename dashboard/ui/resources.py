@@ -4,6 +4,7 @@ what the first start does in the background."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -16,26 +17,27 @@ import streamlit as st
 from dashboard import coverage, figures, reactions
 from dashboard.config import Settings, load_settings
 from dashboard.i18n import t
-from dashboard.store import Generation, Snapshot, Store, StoreBusy
+from dashboard.store import StoreBusy, open_store
 
 
 class SnapshotHolder:
-    """The app's read view of the store: one snapshot, re-taken when the file changes."""
+    """The app's read view of the store: one snapshot, re-taken when the store changes."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Any) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._current: Snapshot | None = None
-        self._retired: list[Snapshot] = []  # still possibly in use by a running query
+        self._current: Any = None
+        self._retired: list[Any] = []  # still possibly in use by a running query
         self.busy = False
 
-    def current(self) -> Snapshot:
+    def current(self) -> Any:
         generation = self.store.generation()
         snap = self._current
-        if snap is not None and snap.generation == generation:
+        if snap is not None and snap.generation == generation and not getattr(snap, "stale", False):
             return snap
         with self._lock:
-            if self._current is None or self._current.generation != generation:
+            if (self._current is None or self._current.generation != generation
+                    or getattr(self._current, "stale", False)):
                 try:
                     fresh = self.store.snapshot(timeout=0 if self._current is not None else 30)
                     self.busy = False
@@ -54,21 +56,27 @@ class SnapshotHolder:
 
 @st.cache_resource(show_spinner=False)
 def settings() -> Settings:
-    return load_settings()
+    env = dict(os.environ)
+    try:  # root-level secrets (Community Cloud's settings, .streamlit/secrets.toml) count as environment
+        env = {**{k: str(v) for k, v in st.secrets.items() if k.startswith("DASHBOARD_") and isinstance(
+            v, (str, int, float, bool))}, **env}
+    except Exception:  # no secrets file (Streamlit says so itself where a page reads one)
+        pass
+    return load_settings(env)
 
 
 @st.cache_resource(show_spinner=False)
 def snapshots() -> SnapshotHolder:
     s = settings()
-    return SnapshotHolder(Store(s.db_path, lock_timeout=s.lock_timeout))
+    return SnapshotHolder(open_store(s.store_target, lock_timeout=s.lock_timeout))
 
 
-def generation() -> Generation:
+def generation() -> Any:
     return snapshots().current().generation
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def query(name: str, gen: Generation, *args: Any) -> Any:
+def query(name: str, gen: Any, *args: Any) -> Any:
     """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
     cur = snapshots().current().cursor()
     try:
@@ -78,7 +86,7 @@ def query(name: str, gen: Generation, *args: Any) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def price_figure_json(gen: Generation, symbol: str, start: date, end: date, title: str, lang: str,
+def price_figure_json(gen: Any, symbol: str, start: date, end: date, title: str, lang: str,
                       selected: date | None) -> str:
     s = settings()
     prices = query("price_history", gen, symbol, start, end)
@@ -109,7 +117,7 @@ class Bootstrap:
         return self.thread is not None and self.thread.is_alive()
 
 
-def _ingest(folder: Path, s: Settings | None = None, store: Store | None = None) -> Any:
+def _ingest(folder: Path, s: Settings | None = None, store: Any = None) -> Any:
     from dashboard.ingest import ingest_folder
 
     s = s or settings()
@@ -118,7 +126,7 @@ def _ingest(folder: Path, s: Settings | None = None, store: Store | None = None)
 
 
 def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | None = None,
-           store: Store | None = None) -> Any:
+           store: Any = None) -> Any:
     from dashboard.prices import YFinanceSource, default_spans, update_prices
 
     s = s or settings()
@@ -142,6 +150,8 @@ def bootstrap() -> Bootstrap:
     s = settings()
     store = snapshots().store
     result = Bootstrap()
+    if s.shared:  # a shared store is written by its scheduled jobs; the app only reads it
+        return result
 
     def work() -> None:
         if s.posts_dir.is_dir():
@@ -168,6 +178,27 @@ def bootstrap() -> Bootstrap:
     else:
         work()
     return result
+
+
+STORE_POLL_SECONDS = 30  # an open page looks this often for a newer state of the store
+
+
+def watch_store(shown: Any) -> None:
+    """Reruns an open page when the store has moved on from ``shown`` (the generation the page
+    was drawn from): a scheduled ingest, another process's price import. Viewers see new data
+    within a minute without reloading."""
+    st.session_state["store_generation"] = shown
+
+    @st.fragment(run_every=STORE_POLL_SECONDS)
+    def check() -> None:
+        try:
+            now = snapshots().store.generation()
+        except Exception:  # unreachable for a moment: the next check tries again
+            return
+        if now != st.session_state.get("store_generation"):
+            st.rerun(scope="app")
+
+    check()
 
 
 def folder_signature(folder: Path) -> tuple[int, int]:
