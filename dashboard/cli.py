@@ -142,13 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard",
                                      description="Stock-linked news dashboard: ingest posts, "
                                                  "fetch prices, measure reactions.")
-    sub = parser.add_subparsers(dest="command", required=True)
     db_help = ("the store: a DuckDB file, or a postgresql://user:password@host/dbname URL for a shared one "
                "(default: $DASHBOARD_DB, then the configured data/dashboard.duckdb)")
+    # before or after the command: `--db X ingest DIR` and `ingest DIR --db X` both work
+    parser.add_argument("--db", default=None, help=db_help)
+    sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="ingest a folder of posts, recursively")
     p.add_argument("dir")
-    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     p.add_argument("--workers", type=int, default=None, help="parser processes (default: all cores)")
     p.set_defaults(func=cmd_ingest)
 
@@ -177,23 +179,23 @@ def _add_price_commands(sub: Any, db_help: str) -> None:
                         "Yahoo, the rest Yahoo)")
     p.add_argument("--csv-dir", metavar="DIR",
                    help="take prices from yfinance CSV exports in DIR (named SYMBOL.csv) instead")
-    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     p.set_defaults(func=cmd_prices_fetch)
 
     p = prices.add_parser("import", help="import yfinance CSV exports (either shape)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--symbol", help="the symbol, when one file's name does not say it")
-    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     p.set_defaults(func=cmd_prices_import)
 
     p = sub.add_parser("reactions", help="how the price reacted to each article naming SYMBOL")
     p.add_argument("symbol")
     p.add_argument("--json", action="store_true", help="a JSON list of objects")
-    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     p.set_defaults(func=cmd_reactions)
 
     p = sub.add_parser("status", help="articles, securities, and price coverage per security")
-    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 

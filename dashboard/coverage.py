@@ -1,18 +1,35 @@
 """What the dashboard reads from the store: securities by coverage, prices, related coverage,
 markers per session, single articles. Plain functions over a DuckDB connection (a snapshot's
 cursor in the app), returning DataFrames; no Streamlit here.
+
+Every per-security read goes through ``mentions``, the per-security access path: one row per
+(article, security) carrying what the views show of the article, kept clustered by symbol. A
+view therefore reads the rows of the securities it shows, never every article; dates are
+compared as instants, so the clustering's zone maps also skip what lies outside the range.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
 
 from dashboard.reactions import SIGNIFICANCE_COLUMNS, column
+
+HOW_ORDER = "CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END"
+HOVER_LINES = 8  # headlines a marker's hover lists; the rest are counted
+
+
+def instant_bounds(start: date | None, end: date | None, site_tz: str) -> tuple[datetime | None, datetime | None]:
+    """The instants that begin ``start`` and end ``end`` (inclusive) as local dates."""
+    tz = ZoneInfo(site_tz)
+    lo = datetime.combine(start, time(0), tzinfo=tz) if start else None
+    hi = datetime.combine(end + timedelta(days=1), time(0), tzinfo=tz) if end else None
+    return lo, hi
 
 
 def securities_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -22,8 +39,8 @@ def securities_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             SELECT symbol, count(*) AS articles, count(*) FILTER (WHERE how = 'embed') AS main
             FROM mentions GROUP BY symbol),
         px AS (SELECT symbol, count(*) AS price_rows FROM prices GROUP BY symbol)
-        SELECT s.symbol, coalesce(s.name, '') AS name, s.canonical, s.market, s.kind,
-               coalesce(c.articles, 0) AS articles, coalesce(c.main, 0) AS main,
+        SELECT s.symbol, coalesce(s.name, '') AS name, coalesce(s.name_en, '') AS name_en, s.canonical,
+               s.market, s.kind, coalesce(c.articles, 0) AS articles, coalesce(c.main, 0) AS main,
                coalesce(px.price_rows, 0) AS price_rows
         FROM securities s LEFT JOIN counts c USING (symbol) LEFT JOIN px USING (symbol)
         ORDER BY articles DESC, main DESC, s.symbol
@@ -32,9 +49,8 @@ def securities_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def article_span(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], site_tz: str) -> tuple[date, date] | None:
     row = con.execute("""
-        SELECT min(a.published_at AT TIME ZONE $tz)::DATE, max(a.published_at AT TIME ZONE $tz)::DATE
-        FROM articles a WHERE article_id IN (
-            SELECT article_id FROM mentions WHERE symbol IN (SELECT unnest($symbols::VARCHAR[])))
+        SELECT min(published_at AT TIME ZONE $tz)::DATE, max(published_at AT TIME ZONE $tz)::DATE
+        FROM mentions WHERE symbol IN (SELECT unnest($symbols::VARCHAR[]))
     """, {"tz": site_tz, "symbols": list(symbols)}).fetchall()[0]
     return None if row[0] is None else (row[0], row[1])
 
@@ -60,17 +76,29 @@ def price_problem(con: duckdb.DuckDBPyConnection, symbol: str) -> dict[str, Any]
 
 def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None, end: date | None,
                     site_tz: str) -> pd.DataFrame:
-    """One row per session with articles naming ``symbol``: how many, and their headlines."""
-    return con.execute("""
+    """One row per session with articles naming ``symbol``: how many, and the first headlines."""
+    return con.execute(f"""
         SELECT r.session, count(*) AS articles,
-               list(strftime(a.published_at AT TIME ZONE $tz, '%m-%d %H:%M') || '  ' ||
-                    coalesce(a.source || '  ', '') || a.title ORDER BY a.published_at) AS lines,
-               list(a.article_id ORDER BY a.published_at) AS article_ids
-        FROM reactions r JOIN articles a USING (article_id)
-        WHERE r.symbol = $s AND r.session IS NOT NULL
+               list(strftime(m.published_at AT TIME ZONE $tz, '%m-%d %H:%M') || '  ' ||
+                    coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at)[1:{HOVER_LINES}] AS lines,
+               list(m.article_id ORDER BY m.published_at) AS article_ids
+        FROM reactions r JOIN mentions m ON m.symbol = r.symbol AND m.article_id = r.article_id
+        WHERE r.symbol = $s AND m.symbol = $s AND r.session IS NOT NULL
           AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
         GROUP BY r.session ORDER BY r.session
     """, {"s": symbol, "start": start, "end": end, "tz": site_tz}).df()
+
+
+REACTION_FIELDS = ("session", "day0_return", "car_m1_p1", "car_0_p5", "car_m1_p1_mm", "car_0_p5_mm",
+                   "volume_ratio", *SIGNIFICANCE_COLUMNS)
+
+
+def _keyword_filter(keyword: str) -> str:
+    """SQL matching the keyword in headline or text: a plain substring search for CJK (no case
+    to fold, and several times faster), case-insensitive otherwise."""
+    if any(ch.isascii() and ch.isalpha() for ch in keyword):
+        return "(m.title ILIKE '%' || $kw || '%' OR m.text ILIKE '%' || $kw || '%')"
+    return "(contains(m.title, $kw) OR contains(m.text, $kw))"
 
 
 def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], site_tz: str,
@@ -78,53 +106,59 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
                      sources: Sequence[str] = (), categories: Sequence[str] = (),
                      limit: int = 5000, significant_at: float | None = None, window: str = "m1_p1",
                      model: str = "market") -> pd.DataFrame:
-    """Articles naming any of ``symbols`` (reactions are those of the first symbol each names,
-    in the order given), newest first, with the other securities each names. With
-    ``significant_at`` (e.g. 0.05), only reactions whose CAR over ``window`` under ``model`` has
-    a p-value below it (unusual moves; a reaction that cannot be tested is left out)."""
+    """One row per article and chosen security it names, newest first, with that security's
+    reaction (so an article naming two of ``symbols`` gives two rows) and the other securities
+    the article names (``named``). With ``significant_at`` (e.g. 0.05), only reactions whose CAR
+    over ``window`` under ``model`` has a p-value below it (a reaction that cannot be tested is
+    left out)."""
     kw = keyword.strip()
     p_column = column(window, model, "p")  # validated: one of the reactions table's columns
+    lo, hi = instant_bounds(start, end, site_tz)
     return con.execute(f"""
-        WITH chosen AS (
-            SELECT unnest($symbols::VARCHAR[]) AS symbol, generate_subscripts($symbols::VARCHAR[], 1) AS rank
-        ),
-        hits AS (
-            SELECT m.article_id, arg_min(m.symbol, c.rank) AS symbol, count(*) AS chosen_named
-            FROM mentions m JOIN chosen c USING (symbol) GROUP BY m.article_id
-        )
-        SELECT a.article_id, a.published_at AT TIME ZONE $tz AS published, a.title,
-               coalesce(a.source, '') AS source, a.categories, a.url, h.symbol, h.chosen_named,
-               coalesce((SELECT string_agg(coalesce(s.symbol || ' ' || s.name, m2.symbol), ' · '
-                                           ORDER BY m2.how, m2.symbol)
-                         FROM mentions m2 LEFT JOIN securities s ON s.symbol = m2.symbol
-                         WHERE m2.article_id = a.article_id AND m2.symbol <> h.symbol), '') AS others,
-               r.session, r.day0_return, r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm,
-               r.volume_ratio, {", ".join("r." + c for c in SIGNIFICANCE_COLUMNS)}
-        FROM hits h JOIN articles a USING (article_id)
-        LEFT JOIN reactions r ON r.article_id = h.article_id AND r.symbol = h.symbol
-        WHERE ($start IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE >= $start)
-          AND ($end IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE <= $end)
-          AND ($kw = '' OR a.title ILIKE '%' || $kw || '%' OR a.text ILIKE '%' || $kw || '%')
-          AND (len($sources::VARCHAR[]) = 0 OR a.source IN (SELECT unnest($sources::VARCHAR[])))
-          AND (len($categories::VARCHAR[]) = 0 OR len(list_intersect(a.categories, $categories::VARCHAR[])) > 0)
+        SELECT m.article_id, m.published_at AT TIME ZONE $tz AS published, m.title,
+               coalesce(m.source, '') AS source, m.categories, m.url, m.symbol, m.how, m.named,
+               {", ".join("r." + c for c in REACTION_FIELDS)}
+        FROM mentions m
+        LEFT JOIN reactions r ON r.symbol = m.symbol AND r.article_id = m.article_id
+        WHERE m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
+          AND ($lo IS NULL OR m.published_at >= $lo) AND ($hi IS NULL OR m.published_at < $hi)
+          AND ($kw = '' OR {_keyword_filter(kw)})
+          AND (len($sources::VARCHAR[]) = 0 OR m.source IN (SELECT unnest($sources::VARCHAR[])))
+          AND (len($categories::VARCHAR[]) = 0 OR len(list_intersect(m.categories, $categories::VARCHAR[])) > 0)
           AND ($alpha IS NULL OR r.{p_column} < $alpha)
-        ORDER BY a.published_at DESC, a.article_id
+        ORDER BY m.published_at DESC, m.article_id, list_position($symbols::VARCHAR[], m.symbol)
         LIMIT $limit
-    """, {"symbols": list(symbols), "tz": site_tz, "start": start, "end": end, "kw": kw,
+    """, {"symbols": list(symbols), "tz": site_tz, "lo": lo, "hi": hi, "kw": kw,
           "sources": list(sources), "categories": list(categories), "limit": limit,
           "alpha": significant_at}).df()
+
+
+def others_named(named: Sequence[str] | None, symbol: str, names: dict[str, str]) -> str:
+    """The other securities an article names, as 'symbol name · symbol name'."""
+    return " · ".join(f"{s} {names.get(s, '')}".strip() for s in (named if named is not None else []) if s != symbol)
+
+
+def coverage_count(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], site_tz: str,
+                   start: date | None = None, end: date | None = None) -> int:
+    """How many (article, security) rows the range holds for ``symbols``, before filters."""
+    lo, hi = instant_bounds(start, end, site_tz)
+    return int(con.execute("""
+        SELECT count(*) FROM mentions m
+        WHERE m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
+          AND ($lo IS NULL OR m.published_at >= $lo) AND ($hi IS NULL OR m.published_at < $hi)
+    """, {"symbols": list(symbols), "lo": lo, "hi": hi}).fetchall()[0][0])
 
 
 def facets(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> tuple[list[str], list[str]]:
     """The publishers and categories of the articles naming ``symbols``, most frequent first."""
     params = {"symbols": list(symbols)}
-    scope = "SELECT article_id FROM mentions WHERE symbol IN (SELECT unnest($symbols::VARCHAR[]))"
+    scope = "FROM mentions WHERE symbol IN (SELECT unnest($symbols::VARCHAR[]))"
     sources = [s for (s,) in con.execute(
-        f"SELECT source FROM articles WHERE article_id IN ({scope}) AND source IS NOT NULL "
-        "GROUP BY source ORDER BY count(*) DESC, source", params).fetchall()]
+        f"SELECT source {scope} AND source IS NOT NULL GROUP BY source ORDER BY count(*) DESC, source",
+        params).fetchall()]
     categories = [c for (c,) in con.execute(
-        f"SELECT c FROM (SELECT unnest(categories) AS c FROM articles WHERE article_id IN ({scope})) "
-        "GROUP BY c ORDER BY count(*) DESC, c", params).fetchall()]
+        f"SELECT c FROM (SELECT unnest(categories) AS c {scope}) GROUP BY c ORDER BY count(*) DESC, c",
+        params).fetchall()]
     return sources, categories
 
 
@@ -138,12 +172,11 @@ def article(con: duckdb.DuckDBPyConnection, article_id: str, site_tz: str) -> di
         return None
     aid, title, published, source, url, digest, text, categories, tags = rows[0]
     securities = con.execute(f"""
-        SELECT m.symbol, coalesce(s.name, '') AS name, m.how, r.session, r.day0_return,
-               r.car_m1_p1, r.car_0_p5, r.car_m1_p1_mm, r.car_0_p5_mm, r.volume_ratio,
-               {", ".join("r." + c for c in SIGNIFICANCE_COLUMNS)}
+        SELECT m.symbol, coalesce(s.name, '') AS name, m.how,
+               {", ".join("r." + c for c in REACTION_FIELDS)}
         FROM mentions m LEFT JOIN securities s USING (symbol)
         LEFT JOIN reactions r ON r.article_id = m.article_id AND r.symbol = m.symbol
-        WHERE m.article_id = ? ORDER BY CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol
+        WHERE m.article_id = ? ORDER BY {HOW_ORDER}, m.symbol
     """, [aid]).df()
     return {"article_id": aid, "title": title, "published": published, "source": source, "url": url,
             "digest": digest, "text": text or "", "categories": categories, "tags": tags,
@@ -166,17 +199,18 @@ def shared_sessions(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
                     end: date | None) -> pd.DataFrame:
     """Per (symbol, session): its articles, and how many of them name more than one of ``symbols``."""
     return con.execute("""
-        WITH chosen AS (SELECT unnest($symbols::VARCHAR[]) AS symbol),
-        named AS (
-            SELECT article_id, count(*) AS n FROM mentions WHERE symbol IN (SELECT symbol FROM chosen)
-            GROUP BY article_id)
-        SELECT r.symbol, r.session, count(*) AS articles, count(*) FILTER (WHERE n.n > 1) AS shared,
-               list(a.title ORDER BY a.published_at) FILTER (WHERE n.n > 1) AS shared_titles,
-               list(a.title ORDER BY a.published_at) AS titles
-        FROM reactions r JOIN named n USING (article_id) JOIN articles a USING (article_id)
-        WHERE r.symbol IN (SELECT symbol FROM chosen) AND r.session IS NOT NULL
-          AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
-        GROUP BY r.symbol, r.session ORDER BY r.symbol, r.session
+        WITH named AS (
+            SELECT m.symbol, r.session, m.title, m.published_at,
+                   len(list_intersect(m.named, $symbols::VARCHAR[])) > 1 AS shared
+            FROM mentions m JOIN reactions r ON r.symbol = m.symbol AND r.article_id = m.article_id
+            WHERE m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
+              AND r.symbol IN (SELECT unnest($symbols::VARCHAR[])) AND r.session IS NOT NULL
+              AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
+        )
+        SELECT symbol, session, count(*) AS articles, count(*) FILTER (WHERE shared) AS shared,
+               list(title ORDER BY published_at) FILTER (WHERE shared) AS shared_titles,
+               list(title ORDER BY published_at) AS titles
+        FROM named GROUP BY symbol, session ORDER BY symbol, session
     """, {"symbols": list(symbols), "start": start, "end": end}).df()
 
 

@@ -39,6 +39,7 @@ from dashboard.articles import DEFAULT_MAX_BYTES, POST_TIME_LIMIT, PostError, pa
 from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
 from dashboard.store import Store
+from dashboard.store.duckdb import cluster_mentions
 
 POST_SUFFIXES = (".md", ".markdown")
 CHUNK = 1000  # files a worker parses per task (fewer, larger Parquet files merge faster)
@@ -720,6 +721,7 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
                                 OR article_id IN (SELECT article_id FROM replaced);
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
     """)
+    empty = con.execute("SELECT count(*) = 0 FROM mentions").fetchall()[0][0]
     if has["articles"]:
         staged_articles = f"read_parquet('{glob.format('articles')}')"
         staged_mentions = f"read_parquet('{glob.format('mentions')}')"
@@ -729,8 +731,17 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
                    digest, text, dedup_key, s.path, now()
             FROM {staged_articles} s JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
             INSERT INTO mentions
-            SELECT DISTINCT w.article_id, m.symbol, m.how, m.name
-            FROM {staged_mentions} m JOIN written w ON w.path = m.path;
+            WITH m AS (
+                SELECT DISTINCT ON (w.article_id, m.symbol) w.article_id, m.path, m.symbol, m.how, m.name
+                FROM {staged_mentions} m JOIN written w ON w.path = m.path
+            )
+            SELECT m.article_id, m.symbol, m.how, m.name, a.published_at, a.title, a.source, a.categories,
+                   a.url, a.text,
+                   list(m.symbol) OVER (PARTITION BY m.article_id ORDER BY
+                       CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            FROM m JOIN {staged_articles} a ON a.path = m.path AND a.article_id = m.article_id
+            ORDER BY m.symbol, a.published_at;
             INSERT INTO securities
             SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
             FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path
@@ -756,6 +767,7 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
         """)
     _write_folders(con, root_key, found)
     name_securities(con)
+    cluster_mentions(con, inserted_sorted=empty)
     return released
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 
@@ -35,3 +36,14 @@ def market_of(symbol: str) -> Market:
 
 def info_for(symbol: str) -> MarketInfo:
     return MARKETS[market_of(symbol)]
+
+
+def benchmarks_for(symbols: Sequence[str], benchmarks: Mapping[str, str]) -> list[str]:
+    """The benchmark of each market among ``symbols`` (in their order, once each), except
+    those that are themselves among ``symbols``."""
+    out: list[str] = []
+    for symbol in symbols:
+        bench = benchmarks.get(market_of(symbol))
+        if bench and bench not in out and bench not in symbols:
+            out.append(bench)
+    return out

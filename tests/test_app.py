@@ -80,7 +80,7 @@ def _plain(value: object) -> object:
 
 
 def figure(at: AppTest) -> dict:
-    (chart,) = at.get("plotly_chart")
+    chart = at.get("plotly_chart")[0]  # the first security's chart
     return _plain(json.loads(chart.proto.spec))  # type: ignore[return-value]
 
 
@@ -161,9 +161,10 @@ def test_choosing_a_row_opens_the_article_as_text(seeded_env: Store) -> None:
     at.session_state["coverage_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     at.run()
     assert at.query_params["a"] == SEED_27
+    body = "\n".join(x.value for x in at.text)  # the post's words as plain text, never markdown
+    assert "互联互通不只是能在微信打开电商链接" in body
+    assert "EM_StockImg" not in body and "<p" not in body and "data-code" not in body
     text = "\n".join(m.value for m in at.markdown)
-    assert "互联互通不只是能在微信打开电商链接" in text
-    assert "EM\\_StockImg" not in text and "<p" not in text and "data-code" not in text
     assert "Day 0 **\\-1.15%**" in text.replace("+", "") or "Day 0 **-1.15%**" in text
     buttons = {b.label for b in at.button}
     assert {"3690.HK 美团-W", "1024.HK 快手-W"} <= buttons
@@ -221,7 +222,9 @@ def test_first_run_on_a_fresh_clone_uses_the_sample_posts(tmp_path: Path, monkey
     chosen = at.sidebar.multiselect(key="securities").value
     assert chosen[0] in {"3690.HK", "1024.HK"}
     assert len(coverage(at)) >= 5 and all(t.startswith("示例") for t in coverage(at)["title"])
-    assert "No prices" in at.warning[0].value
+    # the shipped prices chart it, although Yahoo could not be reached
+    assert not [w for w in at.warning if chosen[0] in w.value]
+    assert figure(at)["layout"]["title"]["text"].startswith(chosen[0])
 
 
 def test_language_switch(seeded_env: Store) -> None:
@@ -317,3 +320,43 @@ def test_a_one_sided_range_that_runs_backwards_falls_back(seeded_env: Store) -> 
     assert any("from='2024-06-01'" in i.value for i in at.info)
     start, end = at.sidebar.date_input(key="date_range").value
     assert start <= end and len(coverage(at)) == 2
+
+
+def test_first_start_offline_draws_a_chart_from_shipped_prices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               offline_yfinance: FakeDownload) -> None:
+    """A fresh clone, no network: the sample posts and the shipped prices give a chart with markers."""
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "fresh.duckdb"))
+    monkeypatch.delenv("DASHBOARD_POSTS", raising=False)
+    monkeypatch.setenv("DASHBOARD_FETCH_ON_START", "true")  # tries Yahoo, which is unreachable
+    at = app().run()
+    assert not at.exception
+    fig = figure(at)
+    candles = next(t for t in fig["data"] if t["type"] == "candlestick")
+    assert len(candles["x"]) > 20
+    assert markers(fig)  # the sample posts are marked on their sessions
+    with Store(tmp_path / "fresh.duckdb").read() as con:
+        symbols = {s for (s,) in con.execute("SELECT DISTINCT symbol FROM prices").fetchall()}
+    assert {"3690.HK", "1024.HK", "^HSI"} <= symbols
+
+
+def test_post_text_never_renders_as_markup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit directives in a post (icons, colours) are shown as the characters they are."""
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "x.md").write_text(
+        '---\ntitle: ":material/home: :red[涨停] **粗体**"\ndate: 2021-12-28 10:00:00 +0800\n---\n'
+        "美团-W(03690.HK) :material/warning: :green[大涨] <b>html</b> $x^2$\n", encoding="utf-8")
+    store = Store(tmp_path / "s.duckdb")
+    ingest_folder(store, folder)
+    monkeypatch.setenv("DASHBOARD_DB", str(store.path))
+    monkeypatch.setenv("DASHBOARD_POSTS", str(folder))
+    with store.read() as con:
+        (aid,) = con.execute("SELECT article_id FROM articles").fetchone()  # type: ignore[misc]
+    at = app({"s": "3690.HK", "from": "2021-12-01", "to": "2021-12-31", "a": aid}).run()
+    assert not at.exception
+    body = "\n".join(x.value for x in at.text)
+    assert ":material/warning: :green[大涨] <b>html</b> $x^2$" in body  # st.text: never parsed
+    title = next(m.value for m in at.markdown if "涨停" in m.value)
+    # every colon is followed by a zero-width space, so no directive can form; markup is escaped
+    assert ":material/home:" not in title and ":red[" not in title
+    assert title.replace("\u200b", "").replace("\\", "").endswith(":material/home: :red[涨停] **粗体**")

@@ -150,3 +150,13 @@ def test_prices_fetch_from_a_csv_folder(shared_posts: Path, shared_prices: Path,
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3690.HK: " in out.stdout and "1024.HK: " in out.stdout
     assert "failed   ^HSI: no file ^HSI.csv" in out.stdout  # the benchmark lives in the other folder
+
+
+def test_db_may_come_before_or_after_the_command(tmp_path: Path) -> None:
+    folder = tmp_path / "posts"
+    write_post(folder, "a.md", "美团-W(03690.HK)公告。")
+    db = tmp_path / "s.duckdb"
+    assert run("--db", str(db), "ingest", str(folder)).returncode == 0
+    before = run("--db", str(db), "status", "--json")
+    after = run("status", "--json", db=db)
+    assert json.loads(before.stdout)["articles"] == json.loads(after.stdout)["articles"] == 1

@@ -128,3 +128,22 @@ def test_a_second_writer_waits_then_gives_up(store: Any) -> None:
     done = subprocess.run([sys.executable, "-c", BUSY_WRITER, target_of(store)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_apps_read_view_follows_writes(store: Any) -> None:
+    from dashboard.store import read_view
+
+    with store.write() as con:
+        con.execute("INSERT INTO securities (symbol) VALUES ('A')")
+    view = read_view(store)
+    try:
+        with view.reading() as snap:
+            first = snap.generation
+            assert list(snap.query("SELECT symbol FROM securities ORDER BY 1")["symbol"]) == ["A"]
+        with store.write() as con:
+            con.execute("INSERT INTO securities (symbol) VALUES ('B')")
+        with view.reading() as snap:
+            assert snap.generation != first
+            assert list(snap.query("SELECT symbol FROM securities ORDER BY 1")["symbol"]) == ["A", "B"]
+    finally:
+        view.close()

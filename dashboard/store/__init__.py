@@ -19,6 +19,7 @@ from dashboard.store.duckdb import (
     SCHEMA,
     SCHEMA_VERSION,
     Generation,
+    ReadView,
     Snapshot,
     Store,
     ensure_schema,
@@ -32,6 +33,15 @@ def open_store(target: str | os.PathLike[str], lock_timeout: float = 60.0) -> An
 
         return PgStore(str(target), lock_timeout=lock_timeout)
     return Store(target, lock_timeout=lock_timeout)
+
+
+def read_view(store: Any) -> Any:
+    """A long-running reader's view of ``store`` (the app's): ``current()``, ``reading()``."""
+    if store.kind == "postgres":
+        from dashboard.store.postgres import PgReadView
+
+        return PgReadView(store)
+    return ReadView(store)
 
 
 @contextmanager
@@ -50,5 +60,5 @@ def local_duckdb(con: Any, reads: Mapping[str, Sequence[str] | None], writes: Se
         yield duck
 
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "Snapshot", "Store", "StoreBusy", "StoreUnavailable",
-           "ensure_schema", "is_url", "local_duckdb", "open_store", "redact"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "ReadView", "Snapshot", "Store", "StoreBusy", "StoreUnavailable",
+           "ensure_schema", "is_url", "local_duckdb", "open_store", "read_view", "redact"]

@@ -92,7 +92,12 @@ def _is_list(node: exp.Expression) -> bool:
     return isinstance(node, (exp.Array, exp.ArrayAgg, exp.ArrayIntersect))
 
 
-_ARG_MIN = sqlglot.parse_one("(ARRAY_AGG(__a ORDER BY __b))[1]", read="postgres")
+# DuckDB's arg_min/arg_max skip rows where either value is NULL
+_ARG_MIN = sqlglot.parse_one(
+    "(ARRAY_AGG(__a ORDER BY __b) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]", read="postgres")
+_ARG_MAX = sqlglot.parse_one(
+    "(ARRAY_AGG(__a ORDER BY __b DESC) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]", read="postgres")
+_CONTAINS = sqlglot.parse_one("(STRPOS(__a, __b) > 0)", read="postgres")
 _HASH = sqlglot.parse_one("(HASHTEXT(__a)::BIGINT & 2147483647)", read="postgres")
 _FINITE = sqlglot.parse_one("(__a NOT IN (CAST('NaN' AS FLOAT8), CAST('Infinity' AS FLOAT8), "
                             "CAST('-Infinity' AS FLOAT8)))", read="postgres")
@@ -119,14 +124,29 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return node
     if isinstance(node, exp.Array) and not node.expressions:  # [] : an untyped '{}' takes its context's type
         return exp.Literal.string("{}")
-    if isinstance(node, exp.ArgMin):
-        return _fill(_ARG_MIN, a=node.this, b=node.expression)
+    if isinstance(node, (exp.ArgMin, exp.ArgMax)):
+        out = _fill(_ARG_MIN if isinstance(node, exp.ArgMin) else _ARG_MAX, a=node.this, b=node.expression)
+        out.meta["arg_agg"] = True
+        return out
+    if isinstance(node, exp.Filter) and node.this.meta.get("arg_agg"):  # arg_max(a, b) FILTER (WHERE c)
+        inner = node.this.find(exp.Filter)
+        assert inner is not None
+        cond = exp.and_(node.expression.this.copy(), inner.expression.this.copy())
+        inner.set("expression", exp.Where(this=cond))
+        return node.this
+    if isinstance(node, exp.Bracket) and not isinstance(node.this, (exp.Column, exp.Paren, exp.Identifier)):
+        node.set("this", exp.Paren(this=node.this))  # PostgreSQL subscripts only a name or (expression)
+        return node
+    if isinstance(node, exp.Contains):
+        return _fill(_CONTAINS, a=node.this, b=node.expression)
     if isinstance(node, exp.IsNan):
         return _fill(_ISNAN, a=node.this)
     if isinstance(node, exp.IsInf):
         return _fill(_ISINF, a=node.this)
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
+        if name == "list_position" and len(node.expressions) == 2:
+            return exp.Anonymous(this="ARRAY_POSITION", expressions=node.expressions)
         if name == "isfinite" and len(node.expressions) == 1:
             return _fill(_FINITE, a=node.expressions[0])
         if name == "hash" and len(node.expressions) == 1:

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import pandas as pd
 
 from dashboard.store.base import StoreBusy
 
-SCHEMA_VERSION = 2  # 2: significance columns in the reaction caches
+SCHEMA_VERSION = 3  # 2: significance columns in the reaction caches; 3: mentions, the per-security path
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
 
 SCHEMA = """
@@ -52,10 +53,20 @@ CREATE TABLE IF NOT EXISTS articles (
     ingested_at  TIMESTAMPTZ
 );
 CREATE TABLE IF NOT EXISTS mentions (
-    article_id VARCHAR NOT NULL,
-    symbol     VARCHAR NOT NULL,
-    how        VARCHAR NOT NULL,   -- embed | link | inline
-    name       VARCHAR             -- the name the post gives, if any
+    -- one row per (article, security it names): the per-security access path every view reads.
+    -- It carries what a view shows of the article, and is kept clustered by symbol (see
+    -- cluster_mentions) so a security's rows are a few row groups, never a scan of the corpus.
+    article_id   VARCHAR NOT NULL,
+    symbol       VARCHAR NOT NULL,
+    how          VARCHAR NOT NULL,   -- embed | link | inline
+    name         VARCHAR,            -- the name the post gives, if any
+    published_at TIMESTAMPTZ,
+    title        VARCHAR,
+    source       VARCHAR,
+    categories   VARCHAR[],
+    url          VARCHAR,
+    text         VARCHAR,            -- the clean text, for the keyword filter
+    named        VARCHAR[]           -- every security the article names, main subjects first
 );
 CREATE TABLE IF NOT EXISTS securities (
     symbol    VARCHAR NOT NULL,    -- Yahoo Finance symbol
@@ -191,7 +202,10 @@ CREATE TABLE IF NOT EXISTS reactions (
 
 
 def _is_lock_error(e: Exception) -> bool:
-    return isinstance(e, duckdb.IOException) and "lock" in str(e).lower()
+    """The file is held: by another process (a lock), or read-only by this one (a read view
+    that is stepping aside)."""
+    return (isinstance(e, duckdb.IOException) and "lock" in str(e).lower()) or (
+        isinstance(e, duckdb.ConnectionException) and "different configuration" in str(e))
 
 
 # One DuckDB instance per file and process: a read-only and a read-write connection
@@ -273,11 +287,27 @@ class Store:
             pass
         return self._connect(read_only=True, timeout=timeout)
 
+    @property
+    def writer_mark(self) -> Path:
+        """A file a writer leaves beside the store while it wants or holds it, so long-running
+        readers (see ReadView) step aside to a copy instead of holding the file."""
+        return self.path.with_name(self.path.name + ".writer")
+
+    def writer_waiting(self) -> bool:
+        try:
+            pid = int(self.writer_mark.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return False
+        return pid > 0 and _alive(pid)
+
     @contextmanager
     def write(self, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection inside one transaction; committed only if the block succeeds."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _OPEN_LOCK:
+        with _OPEN_LOCK, _writer_mark(self.writer_mark):
+            for view in list(_VIEWS):  # this process's own readers let go at once
+                if view.store.path == self.path:
+                    view.step_aside()
             con = self._connect(read_only=False, timeout=timeout)
             try:
                 # Bounded memory: big writes spill to disk instead of growing the process.
@@ -329,14 +359,48 @@ class Store:
         return Snapshot(copy, generation)
 
 
-class Snapshot:
-    """A read-only copy of the store; safe to query from several threads."""
+@contextmanager
+def _writer_mark(mark: Path) -> Iterator[None]:
+    try:
+        mark.write_text(str(os.getpid()))
+    except OSError:  # a read-only folder: readers then wait for the lock as before
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            if mark.read_text().strip() == str(os.getpid()):
+                mark.unlink()
+        except OSError:
+            pass
 
-    def __init__(self, path: Path, generation: Generation) -> None:
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_VIEWS: weakref.WeakSet[ReadView] = weakref.WeakSet()
+
+
+class Snapshot:
+    """A read-only view of the store: a private copy (``copy=True``), or the store file itself
+    opened read-only; safe to query from several threads."""
+
+    def __init__(self, path: Path, generation: Generation, copy: bool = True,
+                 con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.path = path
         self.generation = generation
-        self._con = duckdb.connect(str(path), read_only=True)
+        self.copy = copy
+        self._con = con if con is not None else duckdb.connect(str(path), read_only=True)
         self._con.execute("SET TimeZone = 'UTC'")
+        self._closed = False
         atexit.register(self.close)
 
     def query(self, sql: str, params: Any = None) -> pd.DataFrame:
@@ -353,14 +417,158 @@ class Snapshot:
         return cur
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._con.close()
         finally:
-            shutil.rmtree(self.path.parent, ignore_errors=True)
+            if self.copy:
+                shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+class ReadView:
+    """A long-running reader's view of the store (the app): the store file itself, opened
+    read-only, while no writer wants it; a private copy of it while one does.
+
+    DuckDB lets no process write a file another holds open, so the view watches for a
+    writer's mark (``Store.writer_mark``) and then copies the file (while it still holds it,
+    so the copy is consistent), serves the copy, and lets the file go; once the writer is done
+    it opens the file again and deletes the copy. So there is no copy at all while nobody
+    writes, and one at most while somebody does. Readers hold a view for the length of a query
+    (``reading()``); a replaced one is closed when its last reader is done."""
+
+    def __init__(self, store: Store, poll: float = 0.2) -> None:
+        self.store = store
+        self.poll = poll
+        self._lock = threading.RLock()
+        self._current: Snapshot | None = None
+        self._readers: dict[int, int] = {}  # id(snapshot) -> queries running on it
+        self._retired: dict[int, Snapshot] = {}
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.busy = False  # a writer holds the file and the view serves the last state it saw
+        _VIEWS.add(self)
+        atexit.register(self.close)
+
+    def _open(self, timeout: float) -> Snapshot:
+        """The store file itself, or a copy of it when a writer is waiting."""
+        if not self.store.exists:
+            with self.store.write(timeout):
+                pass
+        with _OPEN_LOCK:
+            con = self.store._connect_current(timeout)
+        generation = self.store.generation()
+        if not self.store.writer_waiting():
+            return Snapshot(self.store.path, generation, copy=False, con=con)
+        try:
+            return self._copy_of(generation)
+        finally:
+            con.close()
+
+    def _copy_of(self, generation: Generation) -> Snapshot:
+        """A copy of the store file; the caller holds a connection to it for the length of the
+        copy, so no writer can change it meanwhile."""
+        tmpdir = Path(tempfile.mkdtemp(prefix="dashboard-snapshot-"))
+        copy = tmpdir / self.store.path.name
+        shutil.copyfile(self.store.path, copy)
+        wal = self.store.path.with_name(self.store.path.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+        return Snapshot(copy, generation)
+
+    def current(self) -> Snapshot:
+        with self._lock:
+            snap = self._current
+            generation = self.store.generation()
+            stale = snap is None or snap.generation != generation
+            if not stale and not (snap.copy and not self.store.writer_waiting()):
+                return snap  # type: ignore[return-value]
+            try:
+                fresh = self._open(timeout=0 if snap is not None else 30)
+                self.busy = False
+            except StoreBusy:
+                if snap is None:
+                    raise
+                self.busy = True  # a writer holds the store: keep serving the last state
+                return snap
+            self._replace(fresh)
+            self._watch()
+            return fresh
+
+    def _replace(self, fresh: Snapshot) -> None:
+        old, self._current = self._current, fresh
+        if old is not None:
+            if self._readers.get(id(old), 0):
+                self._retired[id(old)] = old  # closed by its last reader
+            else:
+                old.close()
+
+    def step_aside(self) -> None:
+        """A writer is waiting: serve a copy and let the file go."""
+        with self._lock:
+            snap = self._current
+            if snap is None or snap.copy or self._stop.is_set():
+                return
+            self._replace(self._copy_of(snap.generation))
+
+    def _watch(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._run, name="dashboard-read-view", daemon=True)
+            self._watcher.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                if self.store.writer_waiting():
+                    self.step_aside()
+            except Exception:  # never let the watcher die; the next query re-opens the view
+                continue
+
+    @contextmanager
+    def reading(self) -> Iterator[Snapshot]:
+        """The current view of the store, kept open until the block ends."""
+        with self._lock:
+            snap = self.current()
+            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
+        try:
+            yield snap
+        finally:
+            with self._lock:
+                left = self._readers[id(snap)] - 1
+                if left:
+                    self._readers[id(snap)] = left
+                else:
+                    del self._readers[id(snap)]
+                    retired = self._retired.pop(id(snap), None)
+                    if retired is not None:
+                        retired.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(timeout=2)
+        with self._lock:
+            for snap in [self._current, *self._retired.values()]:
+                if snap is not None:
+                    snap.close()
+            self._current, self._retired = None, {}
 
 
 # Changes to stores made by earlier versions, each applied once (recorded in meta).
 MIGRATIONS: list[tuple[str, str]] = [
+    ("mentions.wide", """
+        CREATE OR REPLACE TABLE mentions AS
+        SELECT m.article_id, m.symbol, m.how, m.name, a.published_at, a.title, a.source, a.categories,
+               a.url, a.text,
+               list(m.symbol) OVER (PARTITION BY m.article_id ORDER BY
+                   CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS named
+        FROM mentions m JOIN articles a USING (article_id)
+        ORDER BY m.symbol, a.published_at;
+        INSERT INTO meta VALUES ('mentions_clustered', (SELECT count(*)::VARCHAR FROM mentions))
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+    """),
     ("files.folder", """
         ALTER TABLE files ADD COLUMN IF NOT EXISTS folder VARCHAR;
         UPDATE files SET folder = regexp_replace(path, '/[^/]*$', '') WHERE folder IS NULL;
@@ -391,6 +599,33 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if f"migration:{key}" not in done:
             con.execute(sql)
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
+
+
+def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
+    """Keep ``mentions`` clustered by symbol: each write appends its rows (sorted within the
+    batch); once the appended rows exceed ``slack`` of the table (and two row groups), the table
+    is rewritten in order. The rewrite costs the corpus, but only every tenth growth or so; in
+    between, a security's rows stay in a few row groups that DuckDB's zone maps pick out.
+    ``inserted_sorted``: the table was just filled in order from empty. True when it rewrote.
+    (A PostgreSQL store finds a security's rows by its index on mentions: nothing to do.)"""
+    if getattr(con, "kind", None) == "postgres":
+        return False
+    total = con.execute("SELECT count(*) FROM mentions").fetchall()[0][0]
+    if inserted_sorted:
+        con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [str(total)])
+        return False
+    rows = con.execute("SELECT value FROM meta WHERE key = 'mentions_clustered'").fetchall()
+    clustered = int(rows[0][0]) if rows else 0
+    if total - clustered <= max(2 * 122_880, slack * total) and clustered <= total:
+        return False
+    con.execute("CREATE OR REPLACE TEMP TABLE mentions_sorted AS SELECT * FROM mentions ORDER BY symbol, published_at")
+    con.execute("DELETE FROM mentions")
+    con.execute("INSERT INTO mentions SELECT * FROM mentions_sorted")
+    con.execute("DROP TABLE mentions_sorted")
+    con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [str(total)])
+    return True
 
 
 # Caches derived from articles and prices: an older store's are rebuilt, not altered.

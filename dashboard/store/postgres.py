@@ -532,6 +532,7 @@ class PgStore:
         self._pool_lock = threading.Lock()
         self._secrets = secrets_of(self._url)
         self._schema_ready = False
+        self.writes = 0  # writes this process committed (a read view then looks at once)
         for name in ("psycopg", "psycopg.pool"):
             logging.getLogger(name).addFilter(_RedactingFilter(self._secrets))
 
@@ -636,6 +637,7 @@ class PgStore:
                 yield con
                 conn.execute("UPDATE meta SET value = (value::BIGINT + 1)::TEXT WHERE key = 'generation'")
                 conn.execute("COMMIT")
+                self.writes += 1
             except BaseException:
                 if not conn.closed:
                     conn.execute("ROLLBACK")
@@ -797,3 +799,69 @@ class _SnapshotCursor(PgConnection):
                     conn.execute("ROLLBACK")
             finally:
                 self._pool.putconn(conn)
+
+
+class PgReadView:
+    """The app's view of a shared store: one exported snapshot per generation, re-taken when a
+    write has moved the generation on (looked up at most every ``poll`` seconds, and at once
+    after a write by this process); a replaced snapshot is closed when its last query is done.
+    The same interface as ``duckdb.ReadView``."""
+
+    busy = False  # PostgreSQL readers never wait for writers
+
+    def __init__(self, store: PgStore, poll: float = 1.0) -> None:
+        self.store = store
+        self.poll = poll
+        self._lock = threading.RLock()
+        self._current: PgSnapshot | None = None
+        self._checked = (-1e9, -1)  # (monotonic time, store.writes) of the last generation lookup
+        self._readers: dict[int, int] = {}
+        self._retired: dict[int, PgSnapshot] = {}
+        atexit.register(self.close)
+
+    def current(self) -> PgSnapshot:
+        import time
+
+        with self._lock:
+            snap = self._current
+            now = time.monotonic()
+            if (snap is not None and not snap.stale and now - self._checked[0] < self.poll
+                    and self._checked[1] == self.store.writes):
+                return snap
+            generation = self.store.generation()
+            self._checked = (now, self.store.writes)
+            if snap is None or snap.stale or snap.generation != generation:
+                fresh = self.store.snapshot()
+                self._current = fresh
+                if snap is not None:
+                    if self._readers.get(id(snap), 0):
+                        self._retired[id(snap)] = snap
+                    else:
+                        snap.close()
+            assert self._current is not None
+            return self._current
+
+    @contextmanager
+    def reading(self) -> Iterator[PgSnapshot]:
+        with self._lock:
+            snap = self.current()
+            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
+        try:
+            yield snap
+        finally:
+            with self._lock:
+                left = self._readers[id(snap)] - 1
+                if left:
+                    self._readers[id(snap)] = left
+                else:
+                    del self._readers[id(snap)]
+                    retired = self._retired.pop(id(snap), None)
+                    if retired is not None:
+                        retired.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for snap in [self._current, *self._retired.values()]:
+                if snap is not None:
+                    snap.close()
+            self._current, self._retired = None, {}

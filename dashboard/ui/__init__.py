@@ -7,6 +7,9 @@ State lives in the URL (``s`` securities, ``from``/``to`` dates, ``a`` article, 
 
 from __future__ import annotations
 
+from datetime import date
+
+import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import LANGUAGES, t
@@ -22,11 +25,12 @@ from dashboard.ui.resources import (
     bootstrap,
     generation,
     query,
+    security_index,
     snapshots,
     watch_store,
 )
 from dashboard.ui.sidebar import sidebar
-from dashboard.ui.state import VIEWS, read_url, write_url
+from dashboard.ui.state import VIEWS, ViewState, read_url, write_url
 
 
 def main() -> None:
@@ -49,7 +53,8 @@ def main() -> None:
         st.stop()
     watch_store(gen)
     overview = query("securities_overview", gen)
-    initial, notices = read_url(overview, lang_default) if "init" not in st.session_state else ({}, [])
+    initial, notices = (read_url(overview, security_index(gen), lang_default)
+                        if "init" not in st.session_state else ({}, []))
     state = sidebar(overview, initial, lang_default, notices)
     lang = state.lang
 
@@ -78,22 +83,41 @@ def main() -> None:
     view = st.segmented_control(t("view", lang), VIEWS, key="view", format_func=lambda v: t(f"view_{v}", lang),
                                 label_visibility="collapsed") or "chart"
     state.view = view
-    picked_session = None
+    write_url(state)
     if view == "chart":
-        picked_session = chart_view(state, overview, lang)
-    elif view == "compare":
-        compare_view(state, overview, lang)
-    elif view == "average":
-        average_view(state, lang)
-    if view == "moves":
-        left, right = st.columns([1, 1], gap="large")
-        with left:
-            moves_view(state, overview, lang)
-        state.article = st.session_state.get("article")
-        with right:
-            reading_pane(state, lang, stacked=True)
+        explore(state, overview, lang)
+    elif view == "moves":
+        moves_and_reading(state, overview, lang)
     else:
-        coverage_table(state, lang, picked_session)
-        state.article = st.session_state.get("article")
-        reading_pane(state, lang)
+        if view == "compare":
+            compare_view(state, overview, lang)
+        else:
+            average_view(state, lang)
+        coverage_and_reading(state, overview, lang, None)
+
+
+# Fragments: a marker click reruns the charts and what they filter; a filter, a row choice or a
+# click in the reading pane reruns only the table and the pane; the rest of the page stays.
+
+
+@st.fragment
+def explore(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
+    picked = chart_view(state, overview, lang)
+    coverage_and_reading(state, overview, lang, picked)
+
+
+@st.fragment
+def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str,
+                         picked: tuple[str, date] | None) -> None:
+    coverage_table(state, overview, lang, picked)
+    reading_pane(state, lang)
+
+
+@st.fragment
+def moves_and_reading(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        moves_view(state, overview, lang)
+    with right:
+        reading_pane(state, lang, stacked=True)
     write_url(state)

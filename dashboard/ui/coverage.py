@@ -1,4 +1,4 @@
-"""The related-coverage table and its filters."""
+"""The related-coverage table and its filters: a row per article and chosen security it names."""
 
 from __future__ import annotations
 
@@ -7,74 +7,96 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from dashboard.coverage import others_named
 from dashboard.i18n import t
+from dashboard.reactions import describe_reaction
+from dashboard.ui.format import rerun_part, sign_colour
 from dashboard.ui.resources import (
     generation,
     query,
     settings,
 )
-from dashboard.ui.state import ViewState
+from dashboard.ui.state import ViewState, write_url
 
-TABLE_LIMIT = 5000
+TABLE_LIMIT = 1000  # newest rows shown; the CSV download and the filters reach the rest
+UNUSUAL = 0.05
+RETURNS = ["day0", "car11", "car05"]
 
 
-def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> None:
+def coverage_rows(state: ViewState, keyword: str, sources: tuple[str, ...], categories: tuple[str, ...],
+                  unusual: bool, limit: int = TABLE_LIMIT) -> pd.DataFrame:
+    """The table's rows for the view (cached per store generation)."""
     s = settings()
+    return query("related_coverage", generation(), tuple(state.securities), s.site_timezone, state.start,
+                 state.end, keyword, sources, categories, limit, UNUSUAL if unusual else None, "m1_p1",
+                 state.model)
+
+
+def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str,
+                   picked: tuple[str, date] | None) -> None:
     gen = generation()
     st.subheader(t("coverage", lang))
     sources, categories = query("facets", gen, tuple(state.securities))
-    c1, c2, c3 = st.columns([2, 1, 1])
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     keyword = c1.text_input(t("keyword", lang), key="keyword")
     chosen_sources = c2.multiselect(t("publishers", lang), sources, key="sources", placeholder=t("any", lang))
     chosen_categories = c3.multiselect(t("categories", lang), categories, key="categories",
                                        placeholder=t("any", lang))
-    df = query("related_coverage", gen, tuple(state.securities), s.site_timezone, state.start, state.end,
-               keyword, tuple(chosen_sources), tuple(chosen_categories), TABLE_LIMIT)
-    if picked_session is not None:
-        in_session = df[pd.to_datetime(df["session"]).dt.date == picked_session]
+    unusual = c4.toggle(t("significant_only", lang, alpha=UNUSUAL), key="unusual",
+                        help=t("significance_help", lang))
+    df = coverage_rows(state, keyword, tuple(chosen_sources), tuple(chosen_categories), unusual)
+    if picked is not None:
+        symbol, session = picked
+        in_session = df[(df["symbol"] == symbol) & (pd.to_datetime(df["session"]).dt.date == session)]
         cols = st.columns([4, 1])
-        cols[0].markdown(t("session_pick", lang, session=picked_session, n=len(in_session)))
+        cols[0].markdown(t("session_pick", lang, session=session, n=len(in_session)) + f" · {symbol}")
         if cols[1].button(t("clear", lang), key="clear_session"):
             st.session_state.pop("session_pick", None)
-            st.rerun()
-        df = in_session
+            st.session_state.pop("session_symbol", None)
+            rerun_part()
+        df = in_session.reset_index(drop=True)
+    mm = "_mm" if state.model == "mm" else ""
+    names = dict(zip(overview["symbol"], overview["name"], strict=True))
     table = pd.DataFrame({
         "time": pd.to_datetime(df["published"]),
         "title": df["title"],
         "source": df["source"],
-        "symbol": df["symbol"],
-        "others": df["others"],
+        "symbol": [f"{sym} {names.get(sym, '')}".strip() for sym in df["symbol"]],
+        "others": [others_named(n, sym, names) for n, sym in zip(df["named"], df["symbol"], strict=True)],
         "session": pd.to_datetime(df["session"]),
         "day0": df["day0_return"],
-        "car11": df["car_m1_p1_mm" if state.model == "mm" else "car_m1_p1"],
-        "car05": df["car_0_p5_mm" if state.model == "mm" else "car_0_p5"],
+        "car11": df[f"car_m1_p1{mm}"],
+        "unusual": [describe_reaction(r, lang, "m1_p1", state.model) for r in df.to_dict("records")],
+        "car05": df[f"car_0_p5{mm}"],
         "volume": df["volume_ratio"],
         "url": df["url"],
     })
     # The table keeps its selected row position across reruns; when the rows change, that
     # position would point at another article (or none), so the selection starts over.
     shown = (tuple(state.securities), state.start, state.end, keyword, tuple(chosen_sources),
-             tuple(chosen_categories), picked_session)
+             tuple(chosen_categories), unusual, picked, state.model)
     if st.session_state.get("coverage_shown") != shown:
         st.session_state["coverage_shown"] = shown
         st.session_state.pop("coverage_table", None)
     capped = len(df) >= TABLE_LIMIT
     st.caption(t("rows_shown", lang, n=len(df)) + (" · " + t("rows_capped", lang, n=TABLE_LIMIT) if capped else ""))
-    order = ["time", "title", "source"] + (["symbol"] if len(state.securities) > 1 else []) + [
-        "others", "session", "day0", "car11", "car05", "volume", "url"]
+    order = ["time", "title", "source", "symbol", "others", "session", "day0", "car11", "unusual", "car05",
+             "volume", "url"]
+    styled = table.style.map(lambda v: sign_colour(v, lang), subset=RETURNS)
     event = st.dataframe(
-        table, key="coverage_table", on_select="rerun", selection_mode="single-row", hide_index=True,
+        styled, key="coverage_table", on_select="rerun", selection_mode="single-row", hide_index=True,
         column_order=order, placeholder="—",
-        width="stretch", height=min(38 + 35 * max(len(table), 1), 320),
+        width="stretch", height=min(38 + 35 * max(len(table), 1), 360),
         column_config={
             "time": st.column_config.DatetimeColumn(t("col_time", lang), format="YYYY-MM-DD HH:mm"),
             "title": st.column_config.TextColumn(t("col_title", lang), width="medium"),
             "source": st.column_config.TextColumn(t("col_source", lang)),
-            "symbol": st.column_config.TextColumn(t("col_symbol", lang), width="small"),
+            "symbol": st.column_config.TextColumn(t("col_security", lang)),
             "others": st.column_config.TextColumn(t("col_others", lang)),
             "session": st.column_config.DateColumn(t("col_session", lang), format="YYYY-MM-DD"),
             "day0": st.column_config.NumberColumn(t("col_day0", lang), format="percent", width="small"),
             "car11": st.column_config.NumberColumn(t("col_car11", lang), format="percent", width="small"),
+            "unusual": st.column_config.TextColumn(t("col_unusual", lang), help=t("significance_help", lang)),
             "car05": st.column_config.NumberColumn(t("col_car05", lang), format="percent", width="small"),
             "volume": st.column_config.NumberColumn(t("col_volume", lang), format="%.2f", width="small"),
             "url": st.column_config.LinkColumn(t("col_link", lang), display_text=t("open_link", lang),
@@ -84,9 +106,11 @@ def coverage_table(state: ViewState, lang: str, picked_session: date | None) -> 
     rows = event.selection.rows if event is not None else []
     if rows and rows[0] < len(df):
         st.session_state["article"] = df["article_id"].iloc[rows[0]]
+        write_url(state)
     st.download_button(t("download", lang), lambda: table.to_csv(index=False).encode("utf-8-sig"),
                        file_name=f"coverage-{'-'.join(state.securities)}-{state.start}-{state.end}.csv",
                        mime="text/csv", on_click="ignore")
+    s = settings()
     markets = {query("market_of", gen, sym) for sym in state.securities}
     bench = ", ".join(sorted({s.benchmarks[m] for m in markets if m in s.benchmarks})) or "—"
     st.caption(t("method", lang, bench=bench) + (" " + t("model_help", lang) if state.model == "mm" else ""))

@@ -1,4 +1,4 @@
-"""Big moves, with what was written before them."""
+"""Big moves of each chosen security, with what was written before them."""
 
 from __future__ import annotations
 
@@ -17,11 +17,21 @@ from dashboard.ui.state import ViewState
 
 
 def moves_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
+    label = label_of(overview)
+    if len(state.securities) == 1:
+        security_moves(state.securities[0], state, label(state.securities[0]).rsplit(" (", 1)[0], lang)
+        return
+    for symbol, tab in zip(state.securities, st.tabs([label(sym).rsplit(" (", 1)[0] for sym in state.securities]),
+                           strict=True):
+        with tab:
+            security_moves(symbol, state, label(symbol).rsplit(" (", 1)[0], lang)
+
+
+def security_moves(symbol: str, state: ViewState, name: str, lang: str) -> None:
     s = settings()
-    symbol = state.securities[0]
     moves = query("largest_moves", generation(), symbol, state.start, state.end, 10, 1, s.site_timezone,
                   state.model)
-    st.caption(t("moves_caption", lang, name=label_of(overview)(symbol).rsplit(" (", 1)[0]))
+    st.caption(t("moves_caption", lang, name=name))
     if moves.empty:
         st.info(t("moves_none", lang))
         return
@@ -32,5 +42,6 @@ def moves_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
             if not stories:
                 st.caption(t("no_coverage", lang))
             for a in stories:
-                st.button(f"{a['published']} · {a['source'] or ''} · {a['title']}", key=f"move-{r.date}-{a['article_id']}",
+                st.button(f"{a['published']} · {a['source'] or ''} · {a['title']}",
+                          key=f"move-{symbol}-{r.date}-{a['article_id']}",
                           on_click=open_article, args=(a["article_id"],), type="tertiary")

@@ -15,43 +15,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import coverage, figures, reactions
-from dashboard.config import Settings, load_settings
+from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
-from dashboard.store import StoreBusy, open_store
+from dashboard.prices.demo import import_demo_prices
+from dashboard.securities import SecurityIndex
+from dashboard.store import StoreBusy, open_store, read_view
 
-
-class SnapshotHolder:
-    """The app's read view of the store: one snapshot, re-taken when the store changes."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-        self._current: Any = None
-        self._retired: list[Any] = []  # still possibly in use by a running query
-        self.busy = False
-
-    def current(self) -> Any:
-        generation = self.store.generation()
-        snap = self._current
-        if snap is not None and snap.generation == generation and not getattr(snap, "stale", False):
-            return snap
-        with self._lock:
-            if (self._current is None or self._current.generation != generation
-                    or getattr(self._current, "stale", False)):
-                try:
-                    fresh = self.store.snapshot(timeout=0 if self._current is not None else 30)
-                    self.busy = False
-                except StoreBusy:
-                    if self._current is None:
-                        raise
-                    self.busy = True  # a writer holds the store: keep serving the last snapshot
-                    return self._current
-                if self._current is not None:
-                    self._retired.append(self._current)
-                    while len(self._retired) > 2:
-                        self._retired.pop(0).close()
-                self._current = fresh
-            return self._current
+SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
 
 
 @st.cache_resource(show_spinner=False)
@@ -66,33 +36,55 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def snapshots() -> SnapshotHolder:
+def snapshots() -> Any:
+    """The app's read view of the store (a DuckDB file itself, a copy only while a writer works;
+    on PostgreSQL one exported snapshot per generation)."""
     s = settings()
-    return SnapshotHolder(open_store(s.store_target, lock_timeout=s.lock_timeout))
+    return read_view(open_store(s.store_target, lock_timeout=s.lock_timeout))
+
+
+_last_generation: list[Any] = []  # the generation the caches hold, for every session
 
 
 def generation() -> Any:
-    return snapshots().current().generation
+    """The store's current generation. When it changes, the cached reads of the old one are
+    dropped, so memory stays flat however often the store changes."""
+    gen = snapshots().current().generation
+    if _last_generation and _last_generation[0] != gen:
+        query.clear()
+        price_figure_json.clear()
+        security_index.clear()
+    _last_generation[:] = [gen]
+    return gen
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def query(name: str, gen: Any, *args: Any) -> Any:
     """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
-    cur = snapshots().current().cursor()
-    try:
-        return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
-    finally:
-        cur.close()
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
+        finally:
+            cur.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def security_index(gen: Any) -> SecurityIndex:
+    """What a typed code, name or pinyin means, over the store's securities (built when needed)."""
+    overview = query("securities_overview", gen)
+    return SecurityIndex.of(overview[["symbol", "name", "name_en"]])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def price_figure_json(gen: Any, symbol: str, start: date, end: date, title: str, lang: str,
-                      selected: date | None) -> str:
+                      selected: date | None, height: int = 560) -> str:
     s = settings()
     prices = query("price_history", gen, symbol, start, end)
     markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
     labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
     fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
+    fig.update_layout(height=height)
     return fig.to_json()
 
 
@@ -159,6 +151,11 @@ def bootstrap() -> Bootstrap:
                 result.ingested = _ingest(s.posts_dir, s, store)
             except StoreBusy as e:
                 result.errors.append(str(e))
+        if s.posts_dir.resolve() == SAMPLE_POSTS:  # the sample's prices, so charts show offline too
+            try:
+                import_demo_prices(store, benchmarks=s.benchmarks)
+            except StoreBusy as e:
+                result.errors.append(str(e))
         if s.fetch_on_start:
             try:
                 result.fetched = _fetch(s=s, store=store)
@@ -201,9 +198,16 @@ def watch_store(shown: Any) -> None:
     check()
 
 
-def folder_signature(folder: Path) -> tuple[int, int]:
-    """A cheap fingerprint of a folder's posts: how many, and the newest modification."""
-    from dashboard.ingest import scan
+def folder_changed(folder: Path) -> bool:
+    """Whether the posts folder changed since the store last walked it: a stat of its folders
+    (cheap at any size), never a read of its files."""
+    from dashboard import ingest
 
-    files = scan(folder) if folder.is_dir() else []
-    return len(files), max((f.mtime_ns for f in files), default=0)
+    if not folder.is_dir():
+        return False
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            return ingest.folder_changed(cur, folder)
+        finally:
+            cur.close()

@@ -17,13 +17,14 @@ from dashboard.ui.format import label_of
 from dashboard.ui.resources import (
     _fetch,
     _ingest,
-    folder_signature,
+    folder_changed,
     generation,
     query,
+    security_index,
     settings,
     snapshots,
 )
-from dashboard.ui.state import MODELS, ViewState
+from dashboard.ui.state import MODELS, ViewState, resolve_in_store
 
 
 def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
@@ -44,9 +45,14 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
         if not ss["securities"] and not overview.empty:
             priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
             ss["securities"] = [(priced if not priced.empty else overview)["symbol"].iloc[0]]
-        securities = st.multiselect(t("securities", lang), list(overview["symbol"]), key="securities",
-                                    format_func=label_of(overview), help=t("securities_help", lang),
-                                    placeholder=t("pick_security", lang))
+        known = list(overview["symbol"])
+        securities = st.multiselect(
+            t("securities", lang), known, key="securities", format_func=label_of(overview),
+            help=t("securities_help", lang), placeholder=t("pick_security", lang), accept_new_options=True,
+            on_change=resolve_typed, args=(set(known), lang))
+        if "typed_unknown" in ss:
+            st.caption(t("unknown_typed", lang, value=ss.pop("typed_unknown")))
+        securities = [sym for sym in securities if sym in set(known)]
         start, end = date_range(securities, lang, notices)
         model = st.segmented_control(t("model", lang), MODELS, key="model",
                                      format_func=lambda m: t(f"model_{m}", lang), help=t("model_help", lang))
@@ -56,6 +62,20 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
             data_controls(securities, lang)
     return ViewState(securities, start, end, ss.get("article"), ss.get("view", "chart"), lang,
                      model or "market")
+
+
+def resolve_typed(known: set[str], lang: str) -> None:
+    """What an investor typed into the picker (``03690``, ``1024.hk``, ``700``, ``美团``, ``mt``)
+    becomes the stored security it means; text that means none is dropped with a note."""
+    ss = st.session_state
+    out: list[str] = []
+    for value in ss.get("securities", []):
+        sym = value if value in known else resolve_in_store(value, security_index(generation()), known)
+        if sym is None:
+            ss["typed_unknown"] = value
+        elif sym not in out:
+            out.append(sym)
+    ss["securities"] = out
 
 
 def date_range(securities: list[str], lang: str, notices: list[str]) -> tuple[date, date]:
@@ -145,17 +165,16 @@ def watch_folder(folder: Path) -> None:
 
     @st.fragment(run_every=s.watch_seconds)
     def check() -> None:
-        # Runs with every rerun of the page too: scan at most once per period, so a rerun
-        # never pays for reading the folder.
+        # Runs with every rerun of the page too: look at most once per period, and never on the
+        # first render, so no rerun pays for it. The look stats folders only (folder times).
         now = time.monotonic()
-        if now - st.session_state.get("watched_at", -1e9) < s.watch_seconds * 0.9:
+        if "watched_at" not in st.session_state:
+            st.session_state["watched_at"] = now
+            return
+        if now - st.session_state["watched_at"] < s.watch_seconds * 0.9:
             return
         st.session_state["watched_at"] = now
-        sig = folder_signature(folder)
-        key = f"sig:{folder}"
-        previous = st.session_state.get(key)
-        st.session_state[key] = sig
-        if previous is not None and previous != sig:
+        if folder_changed(folder):
             try:
                 _ingest(folder)
             except (StoreBusy, NotADirectoryError):

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import LANGUAGES, t
+from dashboard.securities import SecurityIndex
 
 VIEWS = ["chart", "compare", "average", "moves"]
 MODELS = ["market", "mm"]
@@ -33,7 +34,12 @@ def _parse_date(value: str | None) -> date | None:
         return None
 
 
-def read_url(overview: pd.DataFrame, lang_default: str) -> tuple[dict[str, Any], list[str]]:
+def resolve_in_store(text: str, index: SecurityIndex, known: set[str]) -> str | None:
+    """The stored security a typed text means (``03690``, ``1024.hk``, ``700``, ``美团``, ``mt``)."""
+    return next((sym for sym in index.resolve(text, limit=20) if sym in known), None)
+
+
+def read_url(overview: pd.DataFrame, index: SecurityIndex, lang_default: str) -> tuple[dict[str, Any], list[str]]:
     """Initial widget values from the query parameters, and notices for what was invalid."""
     qp = st.query_params
     notices: list[str] = []
@@ -44,13 +50,14 @@ def read_url(overview: pd.DataFrame, lang_default: str) -> tuple[dict[str, Any],
     known = set(overview["symbol"])
     chosen = []
     for raw in ",".join(qp.get_all("s")).split(","):
-        sym = raw.strip()
-        if not sym:
+        text = raw.strip()
+        if not text:
             continue
-        if sym in known:
+        sym = text if text in known else resolve_in_store(text, index, known)
+        if sym is not None:
             chosen.append(sym)
         else:
-            notices.append(t("unknown_security", lang, value=sym))
+            notices.append(t("unknown_security", lang, value=text))
     values: dict[str, Any] = {"lang": lang, "securities": list(dict.fromkeys(chosen))}
     for name in ("from", "to"):
         raw = qp.get(name)
@@ -78,8 +85,9 @@ def read_url(overview: pd.DataFrame, lang_default: str) -> tuple[dict[str, Any],
 def write_url(state: ViewState) -> None:
     params = {"s": ",".join(state.securities), "from": state.start.isoformat(), "to": state.end.isoformat(),
               "view": state.view, "lang": state.lang}
-    if state.article:
-        params["a"] = state.article
+    article = st.session_state.get("article", state.article)
+    if article:
+        params["a"] = article
     if state.model != "market":
         params["m"] = state.model
     if st.query_params.to_dict() != params:
