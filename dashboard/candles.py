@@ -82,11 +82,6 @@ def candles_many(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: 
     windows = _windows(moving_averages)
     period = {"day": "date", "week": "date_trunc('week', date)::DATE",
               "month": "date_trunc('month', date)::DATE"}[chosen]
-    mas = "".join(
-        f", CASE WHEN count(close) OVER w{n} = {n} THEN avg(close) OVER w{n} END AS ma{n}" for n in windows)
-    named = "".join(
-        f"{' WINDOW' if k == 0 else ','} w{n} AS (PARTITION BY symbol ORDER BY date "
-        f"ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW)" for k, n in enumerate(windows))
     # Without moving averages nothing before the range is read; with them, every earlier
     # candle may be needed (a long suspension leaves few sessions in any fixed span).
     frame = con.execute(f"""
@@ -115,15 +110,19 @@ def candles_many(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: 
                    sum(volume) FILTER (WHERE shown) AS volume,
                    bool_or(shown) AS any_shown
             FROM px GROUP BY symbol, period
-        ),
-        m AS (SELECT * {mas} FROM c {named})
+        )
         SELECT symbol, date, first_session, last_session, sessions,
                coalesce(open, close) AS open, coalesce(high, greatest(open, close)) AS high,
                coalesce(low, least(open, close)) AS low, close, coalesce(adj_close, close) AS adj_close,
-               coalesce(volume, 0) AS volume, $interval AS "interval" {"".join(f", ma{n}" for n in windows)}
-        FROM m WHERE any_shown ORDER BY symbol, date
+               coalesce(volume, 0) AS volume, $interval AS "interval", any_shown
+        FROM c ORDER BY symbol, date
     """, {"symbols": list(symbols), "start": start, "end": end, "warm": bool(windows),
           "interval": chosen}).df()
+    # moving averages in pandas: the same digits from either store (windowed sums differ in the last)
+    for n in windows:
+        frame[f"ma{n}"] = frame.groupby("symbol", sort=False)["close"].transform(
+            lambda close, n=n: close.rolling(n).mean()) if not frame.empty else pd.Series(dtype=float)
+    frame = frame[frame["any_shown"].astype(bool)].drop(columns="any_shown").reset_index(drop=True)
     for col in ("date", "first_session", "last_session"):
         frame[col] = pd.to_datetime(frame[col])
     return frame

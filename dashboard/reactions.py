@@ -367,14 +367,17 @@ def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, befor
                   ON d.symbol = ev.symbol AND d.i BETWEEN ev.i0 - $before AND ev.i0 + $after
             ),
             path AS (
-                SELECT day, sum(ar) OVER run AS car, count(ar) OVER run AS n_ar
+                SELECT event, day, sum(ar) OVER run AS car, count(ar) OVER run AS n_ar
                 FROM daily WINDOW run AS (PARTITION BY event ORDER BY day)
             )
-            SELECT day, avg(car) AS caar, count(*) AS n, stddev_samp(car) / sqrt(count(*)) AS se
-            FROM path
+            SELECT event, day, car FROM path
             WHERE n_ar = day + $before + 1  -- every abnormal return from -before to this day is known
-            GROUP BY day ORDER BY day
+            ORDER BY day, event
         """, params).df()
+        # across events in Python: the same digits from either store (their stddevs differ in the last)
+        by_day = days.groupby("day", sort=True)["car"]
+        days = pd.DataFrame({"caar": by_day.mean(), "n": by_day.count(),
+                             "se": by_day.std(ddof=1) / np.sqrt(by_day.count())}).reset_index()
         per_event = con.execute(f"""{ev_sql},
             win AS (
                 SELECT ev.event, sum({ar}) AS car, count({ar}) AS n_ar

@@ -45,7 +45,8 @@ def read_view(store: Any) -> Any:
 
 
 @contextmanager
-def local_duckdb(con: Any, reads: Mapping[str, Sequence[str] | None], writes: Sequence[str]) -> Iterator[Any]:
+def local_duckdb(con: Any, reads: Mapping[str, Sequence[str] | None],
+                 writes: Sequence[str]) -> Iterator[Any]:
     """A DuckDB connection for a step written in DuckDB's own SQL (as-of joins, Python
     functions): the connection itself on a DuckDB store; on PostgreSQL an in-memory DuckDB
     holding the ``reads`` tables (only the columns named), whose ``writes`` tables replace
@@ -60,5 +61,6 @@ def local_duckdb(con: Any, reads: Mapping[str, Sequence[str] | None], writes: Se
         yield duck
 
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "ReadView", "Snapshot", "Store", "StoreBusy", "StoreUnavailable",
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "ReadView", "Snapshot", "Store", "StoreBusy",
+           "StoreUnavailable",
            "ensure_schema", "is_url", "local_duckdb", "open_store", "read_view", "redact"]

@@ -92,11 +92,14 @@ def _is_list(node: exp.Expression) -> bool:
     return isinstance(node, (exp.Array, exp.ArrayAgg, exp.ArrayIntersect))
 
 
-# DuckDB's arg_min/arg_max skip rows where either value is NULL
+# DuckDB's arg_min/arg_max skip rows where either value is NULL; of tied rows they keep the first
+# they meet, which for rows stored in order is the smallest value of the first argument
 _ARG_MIN = sqlglot.parse_one(
-    "(ARRAY_AGG(__a ORDER BY __b) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]", read="postgres")
+    "(ARRAY_AGG(__a ORDER BY __b, __a) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]",
+    read="postgres")
 _ARG_MAX = sqlglot.parse_one(
-    "(ARRAY_AGG(__a ORDER BY __b DESC) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]", read="postgres")
+    "(ARRAY_AGG(__a ORDER BY __b DESC, __a) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]",
+    read="postgres")
 _CONTAINS = sqlglot.parse_one("(STRPOS(__a, __b) > 0)", read="postgres")
 _HASH = sqlglot.parse_one("(HASHTEXT(__a)::BIGINT & 2147483647)", read="postgres")
 _FINITE = sqlglot.parse_one("(__a NOT IN (CAST('NaN' AS FLOAT8), CAST('Infinity' AS FLOAT8), "
