@@ -9,6 +9,7 @@ environment variables, so the same names work there):
 ``DASHBOARD_TZ``        time zone of naive post dates (default ``Asia/Shanghai``)
 ``DASHBOARD_HOSTED``    ``true`` for hosted mode: browse and share only
 ``DASHBOARD_FETCH_ON_START``  ``false`` to skip asking Yahoo Finance when the app starts
+``DASHBOARD_POLL_SECONDS``  how often an open page looks for a newer state of the store (30)
 ``DASHBOARD_CONFIG``    path of a TOML file with the same keys (default ``dashboard.toml``)
 
 Root-level ``DASHBOARD_*`` keys of ``.streamlit/secrets.toml`` (beside the app, or in the
@@ -63,6 +64,7 @@ class Settings:
     refresh_days: int = 5  # recent days re-asked, as they can still change
     refresh_after_hours: float = 12.0  # ... but no more often than this
     watch_seconds: int = 60  # how often a local app looks for new posts
+    store_poll_seconds: int = 30  # how often an open page looks for a newer state of the store
     fetch_on_start: bool = True  # the app's first start asks Yahoo for missing prices
     lock_timeout: float = 60.0
     max_post_bytes: int = 5 * 1024 * 1024
@@ -121,7 +123,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             elif key in data:
                 values[key] = (base / Path(data[key]).expanduser()).resolve()
         for key in ("site_timezone", "price_margin_days", "refresh_days",
-                    "refresh_after_hours", "watch_seconds", "lock_timeout", "max_post_bytes"):
+                    "refresh_after_hours", "watch_seconds", "store_poll_seconds", "lock_timeout",
+                    "max_post_bytes"):
             if key in data:
                 values[key] = data[key]
         for key in ("hosted", "fetch_on_start"):
@@ -140,6 +143,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         values["db_url"] = None
     if env.get("DASHBOARD_POSTS"):
         values["posts_dir"] = Path(env["DASHBOARD_POSTS"]).expanduser()
+    if env.get("DASHBOARD_POLL_SECONDS"):
+        values["store_poll_seconds"] = max(1, int(float(env["DASHBOARD_POLL_SECONDS"])))
     if env.get("DASHBOARD_TZ"):
         values["site_timezone"] = env["DASHBOARD_TZ"]
     if "DASHBOARD_HOSTED" in env:

@@ -56,7 +56,8 @@ class PgServer:
         hba = self.data / "pg_hba.conf"  # root may rewrite it in place; the owner stays postgres
         hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
         options = (f"-c listen_addresses='' -k {self.socket_dir} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB")
+                   "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB "
+                   "-c log_line_prefix='%m [%p] %u@%d '")
         self._run(self.bindir / "pg_ctl", "-D", self.data, "-o", options, "-l", self.root / "server.log",
                   "-w", "-t", "60", "start")
         with self.admin() as conn:

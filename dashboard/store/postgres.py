@@ -379,7 +379,7 @@ class PgConnection:
         table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
         self.unregister(name)
         nested = any(pa.types.is_nested(t) for t in table.schema.types)  # no ragged arrays in PostgreSQL
-        if table.num_rows <= INLINE_MAX and not nested:
+        if not nested and (table.num_rows <= INLINE_MAX or self._read_only()):
             cols = tuple((c, _pg_type(t).replace(' COLLATE "C"', "")) for c, t in zip(
                 table.column_names, table.schema.types, strict=True))
             values = {c: table.column(c).to_pylist() for c in table.column_names}
@@ -389,6 +389,13 @@ class PgConnection:
                 self._create_temp(cur, name, table)
             self._temp.add(name)
         return self
+
+    def _read_only(self) -> bool:
+        """A read-only transaction (a reader role with default_transaction_read_only) may not
+        create even a temporary table."""
+        with self._conn.cursor() as cur:
+            cur.execute("SHOW transaction_read_only")
+            return cur.fetchone()[0] == "on"
 
     def unregister(self, name: str) -> PgConnection:
         self._inline.pop(name, None)
@@ -457,8 +464,8 @@ class PgConnection:
 def _store_error(e: psycopg.Error, secrets: list[str], what: str) -> Exception:
     """A database error as a sentence without secrets (the SQL that failed, in short)."""
     message = scrub(str(e).strip(), secrets)
-    if isinstance(e, pgerrors.InsufficientPrivilege):
-        return StoreUnavailable(f"the PostgreSQL role may not do this: {message}")
+    if isinstance(e, (pgerrors.InsufficientPrivilege, pgerrors.ReadOnlySqlTransaction)):
+        return StoreUnavailable(f"the PostgreSQL role may not do this (a role that may only read?): {message}")
     if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError)):
         return StoreUnavailable(f"the PostgreSQL store failed: {message}")
     out = type(e)(f"{message}\n(in: {what[:300]})")

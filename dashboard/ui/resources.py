@@ -177,16 +177,13 @@ def bootstrap() -> Bootstrap:
     return result
 
 
-STORE_POLL_SECONDS = 30  # an open page looks this often for a newer state of the store
-
-
 def watch_store(shown: Any) -> None:
     """Reruns an open page when the store has moved on from ``shown`` (the generation the page
     was drawn from): a scheduled ingest, another process's price import. Viewers see new data
     within a minute without reloading."""
     st.session_state["store_generation"] = shown
 
-    @st.fragment(run_every=STORE_POLL_SECONDS)
+    @st.fragment(run_every=settings().store_poll_seconds)
     def check() -> None:
         try:
             now = snapshots().store.generation()
