@@ -54,7 +54,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     try:
         report = ingest_folder(store, args.dir, settings.site_timezone, workers=args.workers,
                                max_bytes=settings.max_post_bytes, progress=bar,
-                               benchmarks=settings.benchmarks)
+                               benchmarks=settings.benchmarks, full=args.full)
     except NotADirectoryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     p.add_argument("--workers", type=int, default=None, help="parser processes (default: all cores)")
+    p.add_argument("--full", action="store_true",
+                   help="check every known file for in-place edits (by default, beyond 50,000 files, "
+                        "those in changed folders, recent ones and a rotating share of the rest)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("inspect", help="parse posts without storing them")

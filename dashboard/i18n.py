@@ -124,6 +124,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "any": {"en": "Any", "zh": "全部"},
     "price_header": {"en": "{symbol} · last close **{close}** ({date}) · **{change}** over the range",
                      "zh": "{symbol} · 最新收盘 **{close}**（{date}）· 区间涨跌 **{change}**"},
+    "moving_averages": {"en": "MA 5/20/60", "zh": "均线 5/20/60"},
     "col_security": {"en": "Security", "zh": "证券"},
     "pick_security": {"en": "Code, name or pinyin initials", "zh": "代码、名称或拼音首字母"},
     "unknown_typed": {"en": "Nothing in the store matches {value!r}.", "zh": "数据中没有与 {value!r} 匹配的证券。"},
@@ -176,7 +177,7 @@ TEXTS: dict[str, dict[str, str]] = {
                      "zh": "{n}日超额收益 {car}（此前行情不足，无法判断是否异常）"},
     "sig_missing": {"en": "no abnormal return: prices or the benchmark are missing",
                     "zh": "缺少行情或基准指数，无法计算超额收益"},
-    "significant_only": {"en": "Unusual moves only (p < {alpha})", "zh": "仅显示异常波动（p < {alpha}）"},
+    "significant_only": {"en": "Unusual only (p < {alpha})", "zh": "仅异常（p < {alpha}）"},
     "significance_help": {
         "en": "How unusual a move is: each stock's normal noise is the standard deviation σ of its daily "
               "abnormal returns over the 120 sessions ending 11 before the article (at least 60 needed). "

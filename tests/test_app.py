@@ -84,6 +84,12 @@ def figure(at: AppTest) -> dict:
     return _plain(json.loads(chart.proto.spec))  # type: ignore[return-value]
 
 
+def chart_titles(fig: dict) -> list[str]:
+    """The securities a chart shows, top first: its title, or each small multiple's."""
+    title = fig["layout"].get("title", {}).get("text")
+    return [title] if title else [a["text"] for a in fig["layout"].get("annotations", [])]
+
+
 def markers(fig: dict) -> dict[str, int]:
     trace = next(t for t in fig["data"] if t.get("mode") == "markers+text")
     return {x[:10]: int(n) for x, n in zip(trace["x"], trace["text"], strict=True)}
@@ -173,7 +179,7 @@ def test_choosing_a_row_opens_the_article_as_text(seeded_env: Store) -> None:
 def test_article_securities_switch_the_chart(seeded_env: Store) -> None:
     at = app({**DEC, "a": SEED_27}).run()
     next(b for b in at.button if b.label == "1024.HK 快手-W").click().run()
-    assert figure(at)["layout"]["title"]["text"] == "1024.HK 快手-W"
+    assert chart_titles(figure(at)) == ["1024.HK 快手-W", "3690.HK 美团-W"]  # small multiples, Kuaishou first
     assert at.query_params["s"] == "1024.HK,3690.HK"
 
 

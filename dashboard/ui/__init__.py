@@ -7,15 +7,13 @@ State lives in the URL (``s`` securities, ``from``/``to`` dates, ``a`` article, 
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import LANGUAGES, t
 from dashboard.store import StoreBusy, StoreUnavailable
 from dashboard.ui.average import average_view
-from dashboard.ui.chart import chart_view
+from dashboard.ui.chart import Pick, chart_view
 from dashboard.ui.compare import compare_view
 from dashboard.ui.coverage import coverage_table
 from dashboard.ui.format import failure_text
@@ -107,8 +105,7 @@ def explore(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
 
 
 @st.fragment
-def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str,
-                         picked: tuple[str, date] | None) -> None:
+def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str, picked: Pick | None) -> None:
     coverage_table(state, overview, lang, picked)
     reading_pane(state, lang)
 

@@ -7,11 +7,13 @@ import streamlit as st
 
 from dashboard import figures
 from dashboard.i18n import t
+from dashboard.markets import benchmarks_for
 from dashboard.ui.chart import no_prices_notice
 from dashboard.ui.format import label_of
 from dashboard.ui.resources import (
     generation,
     query,
+    settings,
 )
 from dashboard.ui.state import ViewState
 
@@ -28,8 +30,14 @@ def compare_view(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     if perf.empty:
         return
     sessions = query("shared_sessions", gen, tuple(state.securities), state.start, state.end)
-    names = {sym: label_of(overview)(sym).rsplit(" (", 1)[0] for sym in state.securities}
+    label = label_of(overview)
+    names = {sym: label(sym).rsplit(" (", 1)[0] for sym in state.securities}
     labels = {k: t(k, lang) for k in ("shared", "news", "change")}
-    st.plotly_chart(figures.compare_chart(perf, sessions, names=names, labels=labels),
+    priced = set(overview.loc[overview["price_rows"] > 0, "symbol"])
+    benches = tuple(b for b in benchmarks_for(state.securities, settings().benchmarks)
+                    if b in priced and b not in state.securities)
+    bench = query("normalized_performance", gen, benches, state.start, state.end) if benches else None
+    st.plotly_chart(figures.compare_chart(perf, sessions, names=names, labels=labels, benchmarks=bench,
+                                          benchmark_names={b: label(b).rsplit(" (", 1)[0] for b in benches}),
                     config={"displaylogo": False})
     st.caption(t("compare_caption", lang))

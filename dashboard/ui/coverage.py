@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
 import streamlit as st
 
 from dashboard.coverage import others_named
 from dashboard.i18n import t
 from dashboard.reactions import describe_reaction
+from dashboard.ui.chart import Pick
 from dashboard.ui.format import rerun_part, sign_colour
 from dashboard.ui.resources import (
     generation,
@@ -32,8 +31,7 @@ def coverage_rows(state: ViewState, keyword: str, sources: tuple[str, ...], cate
                  state.model)
 
 
-def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str,
-                   picked: tuple[str, date] | None) -> None:
+def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str, picked: Pick | None) -> None:
     gen = generation()
     st.subheader(t("coverage", lang))
     sources, categories = query("facets", gen, tuple(state.securities))
@@ -46,15 +44,15 @@ def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str,
                         help=t("significance_help", lang))
     df = coverage_rows(state, keyword, tuple(chosen_sources), tuple(chosen_categories), unusual)
     if picked is not None:
-        symbol, session = picked
-        in_session = df[(df["symbol"] == symbol) & (pd.to_datetime(df["session"]).dt.date == session)]
+        sessions = pd.to_datetime(df["session"]).dt.date
+        in_pick = df[(df["symbol"] == picked.symbol) & (sessions >= picked.first) & (sessions <= picked.last)]
+        when = f"{picked.first}" if picked.first == picked.last else f"{picked.first} … {picked.last}"
         cols = st.columns([4, 1])
-        cols[0].markdown(t("session_pick", lang, session=session, n=len(in_session)) + f" · {symbol}")
+        cols[0].markdown(t("session_pick", lang, session=when, n=len(in_pick)) + f" · {picked.symbol}")
         if cols[1].button(t("clear", lang), key="clear_session"):
-            st.session_state.pop("session_pick", None)
-            st.session_state.pop("session_symbol", None)
+            st.session_state.pop("pick", None)
             rerun_part()
-        df = in_session.reset_index(drop=True)
+        df = in_pick.reset_index(drop=True)
     mm = "_mm" if state.model == "mm" else ""
     names = dict(zip(overview["symbol"], overview["name"], strict=True))
     table = pd.DataFrame({

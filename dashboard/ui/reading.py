@@ -22,7 +22,7 @@ def switch_to(symbol: str) -> None:
     """Chart ``symbol`` first (a callback: it runs before the page, so it may set the picker)."""
     current = st.session_state.get("securities", [])
     st.session_state["securities"] = [symbol] + [x for x in current if x != symbol]
-    st.session_state.pop("session_pick", None)
+    st.session_state.pop("pick", None)
     st.session_state["switched"] = True
 
 

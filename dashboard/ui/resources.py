@@ -14,7 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import coverage, figures, reactions
+from dashboard import candles, coverage, figures, reactions
 from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
 from dashboard.prices.demo import import_demo_prices
@@ -64,7 +64,7 @@ def query(name: str, gen: Any, *args: Any) -> Any:
     with snapshots().reading() as snap:
         cur = snap.cursor()
         try:
-            return (getattr(coverage, name, None) or getattr(reactions, name))(cur, *args)
+            return next(getattr(m, name) for m in (coverage, reactions, candles) if hasattr(m, name))(cur, *args)
         finally:
             cur.close()
 
@@ -77,14 +77,28 @@ def security_index(gen: Any) -> SecurityIndex:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def price_figure_json(gen: Any, symbol: str, start: date, end: date, title: str, lang: str,
-                      selected: date | None, height: int = 560) -> str:
+def price_figure_json(gen: Any, symbols: tuple[str, ...], titles: tuple[str, ...], start: date, end: date,
+                      lang: str, selected: date | None, averages: tuple[int, ...] = ()) -> str:
+    """The chart of one security (candles and volume), or small multiples of several sharing
+    the date axis; candles daily, weekly or monthly by the range (``candles.choose_interval``)."""
     s = settings()
-    prices = query("price_history", gen, symbol, start, end)
-    markers = query("session_markers", gen, symbol, start, end, s.site_timezone)
     labels = {k: t(k, lang) for k in ("price", "volume", "articles", "news")}
-    fig = figures.price_chart(prices, markers, title=title, labels=labels, lang=lang, selected_session=selected)
-    fig.update_layout(height=height)
+    with snapshots().reading() as snap:
+        cur = snap.cursor()
+        try:
+            if len(symbols) == 1:
+                c = candles.candles(cur, symbols[0], start, end, "auto", averages)
+                m = coverage.session_markers(cur, symbols[0], start, end, s.site_timezone)
+                fig = figures.price_chart(c, m, title=titles[0], labels=labels, lang=lang,
+                                          selected_session=selected, symbol=symbols[0])
+            else:
+                frames = candles.candles_many(cur, symbols, start, end, "auto", averages)
+                panels = [figures.Panel(sym, title, frames[frames["symbol"] == sym],
+                                        coverage.session_markers(cur, sym, start, end, s.site_timezone))
+                          for sym, title in zip(symbols, titles, strict=True)]
+                fig = figures.price_charts(panels, labels=labels, lang=lang, selected_session=selected)
+        finally:
+            cur.close()
     return fig.to_json()
 
 
