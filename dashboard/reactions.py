@@ -247,15 +247,15 @@ def reactions_for(con: duckdb.DuckDBPyConnection, symbol: str, site_tz: str = "A
                   start: date | None = None, end: date | None = None) -> pd.DataFrame:
     """One row per article naming ``symbol``: when, what, and how the price reacted."""
     df = con.execute(f"""
-        SELECT a.article_id, a.published_at, a.title, a.source, a.url,
+        SELECT m.article_id, m.published_at, m.title, m.source, m.url,
                m.how, {", ".join("r." + c for c in REACTION_COLUMNS + SIGNIFICANCE_COLUMNS)},
                {_standard_errors()}
-        FROM mentions m JOIN articles a USING (article_id)
+        FROM mentions m  -- the per-security path: it carries what is shown of each article
         LEFT JOIN reactions r ON r.article_id = m.article_id AND r.symbol = m.symbol
         WHERE m.symbol = $symbol
-          AND ($start IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE >= $start)
-          AND ($end IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE <= $end)
-        ORDER BY a.published_at, a.article_id
+          AND ($start IS NULL OR (m.published_at AT TIME ZONE $tz)::DATE >= $start)
+          AND ($end IS NULL OR (m.published_at AT TIME ZONE $tz)::DATE <= $end)
+        ORDER BY m.published_at, m.article_id
     """, {"tz": site_tz, "symbol": symbol, "start": start, "end": end}).df()
     df["published_at"] = df["published_at"].dt.tz_convert(site_tz)
     return df
@@ -478,7 +478,7 @@ def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
         FROM top t
         LEFT JOIN reactions r ON r.symbol = $symbol AND r.session <= t.date
              AND r.session >= coalesce(t.since, t.date)
-        LEFT JOIN articles a ON a.article_id = r.article_id
+        LEFT JOIN mentions a ON a.symbol = $symbol AND a.article_id = r.article_id
         GROUP BY t.date, t.ret, t.rm, t.ar
         ORDER BY abs(t.ar) DESC, t.date
     """, {"symbol": symbol, "start": start, "end": end, "limit": limit, "lookback": lookback,

@@ -30,8 +30,9 @@ def find_bindir() -> Path | None:
 
 
 class PgServer:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, extra: str = "") -> None:
         self.bindir = bindir
+        self.extra = extra  # more server options (-c name=value ...)
         self.root = Path(tempfile.mkdtemp(prefix="dashboard-pg-"))
         self.data = self.root / "data"
         self.socket_dir = self.root
@@ -57,7 +58,7 @@ class PgServer:
         hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
         options = (f"-c listen_addresses='' -k {self.socket_dir} -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB "
-                   "-c log_line_prefix='%m [%p] %u@%d '")
+                   "-c log_line_prefix='%m [%p] %u@%d ' " + self.extra)
         self._run(self.bindir / "pg_ctl", "-D", self.data, "-o", options, "-l", self.root / "server.log",
                   "-w", "-t", "60", "start")
         with self.admin() as conn:

@@ -107,7 +107,11 @@ _FINITE = sqlglot.parse_one("(__a NOT IN (CAST('NaN' AS FLOAT8), CAST('Infinity'
 _ISNAN = sqlglot.parse_one("(__a = CAST('NaN' AS FLOAT8))", read="postgres")
 _ISINF = sqlglot.parse_one("(__a IN (CAST('Infinity' AS FLOAT8), CAST('-Infinity' AS FLOAT8)))",
                            read="postgres")
-_INTERSECT = sqlglot.parse_one("ARRAY(SELECT UNNEST(__a) INTERSECT SELECT UNNEST(__b))", read="postgres")
+# list_intersect: the distinct elements of a also in b (a row-wise subquery, no set operation)
+_INTERSECT = sqlglot.parse_one("ARRAY(SELECT DISTINCT x FROM UNNEST(__a) AS _i(x) WHERE x = ANY(__b))",
+                               read="postgres")
+_INTERSECT_COUNT = sqlglot.parse_one(
+    "(SELECT COUNT(DISTINCT x) FROM UNNEST(__a) AS _i(x) WHERE x = ANY(__b))", read="postgres")
 
 
 def _fill(template: exp.Expression, **args: exp.Expression) -> exp.Expression:
@@ -118,13 +122,30 @@ def _fill(template: exp.Expression, **args: exp.Expression) -> exp.Expression:
     return out
 
 
+def _unnested(node: exp.In) -> exp.Expression | None:
+    """The list of ``x IN (SELECT unnest(list))`` (a parameter or literal list), else None."""
+    sub = node.args.get("query")
+    select = sub.this if isinstance(sub, exp.Subquery) else None
+    if (not isinstance(select, exp.Select) or len(select.expressions) != 1 or select.args.get("from_")
+            or select.args.get("where") or not isinstance(select.expressions[0], (exp.Explode, exp.Unnest))):
+        return None
+    arg = select.expressions[0].this
+    inner = arg.this if isinstance(arg, exp.Cast) else arg
+    return arg if isinstance(inner, (exp.Placeholder, exp.Array, exp.Literal)) else None
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
     """One node's PostgreSQL form (applied bottom-up)."""
+    if isinstance(node, exp.Length) and node.this.meta.get("intersect"):  # len(list_intersect(a, b))
+        a, b = node.this.meta["intersect"]
+        return _fill(_INTERSECT_COUNT, a=a, b=b)
     if isinstance(node, exp.Length) and _is_list(node.this):
         return exp.Anonymous(this="CARDINALITY", expressions=[node.this])
     if isinstance(node, exp.Window) and isinstance(node.this, exp.First):
         node.set("this", exp.FirstValue(this=node.this.this))
         return node
+    if isinstance(node, exp.In) and _unnested(node):  # x IN (SELECT unnest(list)): x = ANY(list), which
+        return exp.EQ(this=node.this, expression=exp.Any(this=exp.Paren(this=_unnested(node))))  # indexed
     if isinstance(node, exp.Array) and not node.expressions:  # [] : an untyped '{}' takes its context's type
         return exp.Literal.string("{}")
     if isinstance(node, (exp.ArgMin, exp.ArgMax)):
@@ -155,11 +176,15 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         if name == "hash" and len(node.expressions) == 1:
             return _fill(_HASH, a=node.expressions[0])
         if name == "list_intersect" and len(node.expressions) == 2:
-            return _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
+            out = _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
+            out.meta["intersect"] = (node.expressions[0], node.expressions[1])
+            return out
         if name in {"struct_pack", "list_transform", "list_filter"}:
             raise UntranslatableSql(f"{name}() has no PostgreSQL translation")
     if isinstance(node, exp.ArrayIntersect) and len(node.expressions) == 2:
-        return _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
+        out = _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
+        out.meta["intersect"] = (node.expressions[0], node.expressions[1])
+        return out
     if isinstance(node, exp.Group) and node.args.get("all"):
         select = node.parent
         if not isinstance(select, exp.Select):

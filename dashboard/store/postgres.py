@@ -61,7 +61,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS articles_key ON articles (article_id);
 CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
 CREATE INDEX IF NOT EXISTS articles_dedup ON articles (dedup_key);
 CREATE INDEX IF NOT EXISTS articles_published ON articles (published_at);
-CREATE INDEX IF NOT EXISTS mentions_symbol ON mentions (symbol, article_id);
+CREATE INDEX IF NOT EXISTS mentions_symbol ON mentions (symbol, published_at, how);
 CREATE INDEX IF NOT EXISTS mentions_article ON mentions (article_id);
 CREATE UNIQUE INDEX IF NOT EXISTS securities_key ON securities (symbol);
 CREATE UNIQUE INDEX IF NOT EXISTS files_key ON files (path);
@@ -327,6 +327,8 @@ class PgConnection:
             for stmt in statements:
                 for glob, table in stmt.parquet:
                     self._load_parquet(cur, glob, table)
+                if "TEMP" in stmt.text:
+                    _USED_TEMP.add(id(self._conn))
                 try:
                     cur.execute(stmt.text, self._bind(stmt, params) or None)
                 except psycopg.Error as e:
@@ -408,6 +410,7 @@ class PgConnection:
     def _create_temp(self, cur: psycopg.Cursor[Any], name: str, table: pa.Table) -> None:
         cols = ", ".join(f'"{c}" {_pg_type(t)}' for c, t in zip(table.column_names, table.schema.types,
                                                                 strict=True))
+        _USED_TEMP.add(id(self._conn))
         try:
             cur.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
             cur.execute(f'CREATE TEMP TABLE "{name}" ({cols})')
@@ -508,22 +511,32 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TimeZone = 'UTC'")
 
 
+_USED_TEMP: set[int] = set()  # connections (by id) that made temporary tables
+
+
 def _reset(conn: psycopg.Connection[Any]) -> None:
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         conn.rollback()
-    conn.execute("DISCARD TEMP")
+    if id(conn) in _USED_TEMP:
+        _USED_TEMP.discard(id(conn))
+        conn.execute("DISCARD TEMP")
 
 
 class _RedactingFilter(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
+    """Hides every open store's password in what psycopg and its pool log."""
+
+    secrets: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
-            record.msg = scrub(record.getMessage(), self.secrets)
+            record.msg = scrub(record.getMessage(), sorted(self.secrets, key=len, reverse=True))
             record.args = None
         return True
+
+
+_FILTER = _RedactingFilter()
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addFilter(_FILTER)
 
 
 class PgStore:
@@ -540,8 +553,7 @@ class PgStore:
         self._secrets = secrets_of(self._url)
         self._schema_ready = False
         self.writes = 0  # writes this process committed (a read view then looks at once)
-        for name in ("psycopg", "psycopg.pool"):
-            logging.getLogger(name).addFilter(_RedactingFilter(self._secrets))
+        _RedactingFilter.secrets.update(self._secrets)
 
     @property
     def label(self) -> str:
@@ -646,8 +658,11 @@ class PgStore:
                 conn.execute("COMMIT")
                 self.writes += 1
             except BaseException:
-                if not conn.closed:
-                    conn.execute("ROLLBACK")
+                try:
+                    if not conn.closed:
+                        conn.execute("ROLLBACK")
+                except psycopg.Error:  # the connection broke: the server rolls back by itself
+                    pass
                 raise
 
     @contextmanager
@@ -655,13 +670,15 @@ class PgStore:
         """A consistent read (one REPEATABLE READ transaction, rolled back at the end)."""
         with self._connection() as conn:
             self._require_schema(conn)
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            conn.execute(f"BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL work_mem = '{READ_WORK_MEM}'")
             try:
-                conn.execute(f"SET LOCAL work_mem = '{READ_WORK_MEM}'")
                 yield PgConnection(conn, self._secrets)
             finally:
-                if not conn.closed:
-                    conn.execute("ROLLBACK")
+                try:
+                    if not conn.closed:
+                        conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    pass
 
     def _require_schema(self, conn: psycopg.Connection[Any]) -> None:
         if self._schema_ready:
@@ -786,14 +803,13 @@ class _SnapshotCursor(PgConnection):
         super().__init__(conn, store._secrets)
         self._pool = pool
         try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            try:
-                conn.execute(f"SET TRANSACTION SNAPSHOT '{snap._id}'")
+            try:  # one round trip
+                conn.execute(f"BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{snap._id}'; "
+                             f"SET LOCAL work_mem = '{READ_WORK_MEM}'")
             except psycopg.Error:  # the holder is gone (server restart, idle timeout): read the present
                 conn.execute("ROLLBACK")
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                conn.execute(f"BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL work_mem = '{READ_WORK_MEM}'")
                 snap.stale = True
-            conn.execute(f"SET LOCAL work_mem = '{READ_WORK_MEM}'")
         except psycopg.Error as e:
             pool.putconn(conn)
             raise store._error(e) from None
