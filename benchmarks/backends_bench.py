@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="/work/bench/corpus-100000")
     parser.add_argument("--dir", default="/tmp/dashboard-backends-bench")
     parser.add_argument("--pg", default=None, help="a PostgreSQL URL to build in (default: a server of its own)")
+    parser.add_argument("--duckdb", default=None, help="with --no-build: the DuckDB store to measure")
+    parser.add_argument("--no-build", action="store_true", help="measure the stores given (--pg, --duckdb)")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--app-runs", type=int, default=3)
     args = parser.parse_args()
@@ -163,15 +165,18 @@ def main() -> None:
         server.start()
         args.pg = server.url(server.create_database())
     try:
-        duck_path = work / "store.duckdb"
-        duck_path.unlink(missing_ok=True)
+        duck_path = Path(args.duckdb) if args.no_build else work / "store.duckdb"
+        if not args.no_build:
+            duck_path.unlink(missing_ok=True)
         stores = {"duckdb": Store(duck_path), "postgres": open_store(args.pg)}
         targets = {"duckdb": str(duck_path), "postgres": args.pg}
         for name, store in stores.items():
+            if args.no_build:
+                break
             b = build(store, Path(args.corpus))
             print(f"{name:>8}: {b['articles']:,} articles ingested in {b['ingest_s']:.1f} s; prices in "
                   f"{b['prices_s']:.1f} s (reactions refreshed in {b['reactions_refresh_s']:.1f} s)", flush=True)
-        if server is not None:  # what autovacuum would have done by the time anybody reads
+        if server is not None and not args.no_build:  # what autovacuum would have done by the time anybody reads
             from urllib.parse import urlsplit
 
             with server.admin(urlsplit(args.pg).path.lstrip("/")) as conn:
@@ -185,12 +190,21 @@ def main() -> None:
         total = {n: sum(statistics.median(v) for v in t.values()) for n, t in timings.items()}
         print(f"{'all reads (sum of medians)':<34} {total['duckdb'] * 1e3:17.1f}"
               f"   {total['postgres'] * 1e3:26.1f}   {total['postgres'] / total['duckdb']:5.2f}x")
-        print(f"\nthe app (AppTest, a fresh process per run, {args.app_runs} runs)")
-        for name, target in targets.items():
-            for r in app_runs(target, args.app_runs):
-                sw = [s for _, s, _ in r["switches"]]
-                print(f"{name:>8}: first render {r['first_render_s']:.2f} s; switches min/median/max "
-                      f"{min(sw):.3f}/{statistics.median(sw):.3f}/{max(sw):.3f} s", flush=True)
+        print(f"\nthe app (AppTest, a fresh process per run, {args.app_runs} runs, the backends in turn)")
+        firsts: dict[str, list[float]] = {n: [] for n in targets}
+        switches: dict[str, list[float]] = {n: [] for n in targets}
+        for _ in range(args.app_runs):
+            for name, target in targets.items():
+                (r,) = app_runs(target, 1)
+                firsts[name].append(r["first_render_s"])
+                switches[name] += [s for _, s, _ in r["switches"]]
+        for name in targets:
+            f, sw = firsts[name], switches[name]
+            print(f"{name:>8}: first render {min(f):.2f}/{statistics.median(f):.2f}/{max(f):.2f} s; "
+                  f"switching security {min(sw):.3f}/{statistics.median(sw):.3f}/{max(sw):.3f} s (min/median/max)")
+        print(f"postgres/duckdb medians: first render "
+              f"{statistics.median(firsts['postgres']) / statistics.median(firsts['duckdb']):.2f}x, switching "
+              f"{statistics.median(switches['postgres']) / statistics.median(switches['duckdb']):.2f}x")
         for store in stores.values():
             if hasattr(store, "close"):
                 store.close()

@@ -147,3 +147,37 @@ def test_the_apps_read_view_follows_writes(store: Any) -> None:
             assert list(snap.query("SELECT symbol FROM securities ORDER BY 1")["symbol"]) == ["A", "B"]
     finally:
         view.close()
+
+
+def test_an_unread_snapshot_is_let_go(new_store: Any, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL snapshot is an open transaction, which holds back VACUUM: nobody reading for
+    a while, it is closed (and the next read takes a new one)."""
+    if backend != "postgres":
+        pytest.skip("a DuckDB read view holds no transaction")
+    import time
+
+    from dashboard.store import read_view
+    from dashboard.store.postgres import PgReadView
+
+    monkeypatch.setattr(PgReadView, "IDLE_SECONDS", 0.4)
+    store = new_store()
+    with store.write():
+        pass
+    view = read_view(store)
+
+    def open_transactions() -> int:
+        with store.read() as con:
+            return con.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND state = 'idle in transaction'").fetchall()[0][0]
+
+    try:
+        view.current()
+        assert open_transactions() == 1
+        deadline = time.monotonic() + 10
+        while open_transactions() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert open_transactions() == 0
+        with view.reading() as snap:
+            assert snap.query("SELECT count(*) AS n FROM articles")["n"][0] == 0
+    finally:
+        view.close()

@@ -28,6 +28,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -831,6 +832,7 @@ class PgReadView:
     The same interface as ``duckdb.ReadView``."""
 
     busy = False  # PostgreSQL readers never wait for writers
+    IDLE_SECONDS = 120.0  # a snapshot nobody read for this long is let go (it holds back VACUUM)
 
     def __init__(self, store: PgStore, poll: float = 1.0) -> None:
         self.store = store
@@ -838,16 +840,28 @@ class PgReadView:
         self._lock = threading.RLock()
         self._current: PgSnapshot | None = None
         self._checked = (-1e9, -1)  # (monotonic time, store.writes) of the last generation lookup
+        self._used = time.monotonic()
         self._readers: dict[int, int] = {}
         self._retired: dict[int, PgSnapshot] = {}
+        self._stop = threading.Event()
+        self._reaper = threading.Thread(target=self._let_go_when_idle, name="dashboard-pg-view", daemon=True)
+        self._reaper.start()
         atexit.register(self.close)
 
-    def current(self) -> PgSnapshot:
-        import time
+    def _let_go_when_idle(self) -> None:
+        while not self._stop.wait(self.IDLE_SECONDS / 4):
+            with self._lock:
+                snap = self._current
+                if (snap is not None and not self._readers.get(id(snap))
+                        and time.monotonic() - self._used > self.IDLE_SECONDS):
+                    self._current = None
+                    snap.close()
 
+    def current(self) -> PgSnapshot:
         with self._lock:
             snap = self._current
             now = time.monotonic()
+            self._used = now
             if (snap is not None and not snap.stale and now - self._checked[0] < self.poll
                     and self._checked[1] == self.store.writes):
                 return snap
@@ -883,6 +897,7 @@ class PgReadView:
                         retired.close()
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             for snap in [self._current, *self._retired.values()]:
                 if snap is not None:
