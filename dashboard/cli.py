@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard",
                                      description="Stock-linked news dashboard: ingest posts, "
                                                  "fetch prices, measure reactions.")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what happens, and a failure's traceback, to stderr")
     db_help = ("the store: a DuckDB file, or a postgresql://user:password@host/dbname URL for a shared one "
                "(default: $DASHBOARD_DB, then the configured data/dashboard.duckdb)")
     # before or after the command: `--db X ingest DIR` and `ingest DIR --db X` both work
@@ -163,7 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     _add_price_commands(sub, db_help)
+    _verbose_everywhere(parser)
     return parser
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--verbose`` also after the command (``ingest DIR --verbose``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
+                    child.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                       help="log what happens, and a failure's traceback, to stderr")
+                _verbose_everywhere(child)
 
 
 def _add_price_commands(sub: Any, db_help: str) -> None:
@@ -429,14 +443,26 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+EXIT_FAULT = 4  # the disk, the store file or the system failed (the message says which)
+EXIT_BUG = 70  # an error the dashboard did not foresee (EX_SOFTWARE)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A failure ends in one sentence on stderr naming the store or file,
+    never a traceback; ``--verbose`` logs the traceback too (the ``dashboard`` logger)."""
+    from dashboard.errors import explain, log, log_to_stderr
+
     if hasattr(signal, "SIGPIPE"):  # `... | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
-    settings = load_settings()
-    if getattr(args, "db", None) is None and os.environ.get("DASHBOARD_DB"):
-        args.db = os.environ["DASHBOARD_DB"]
+    log_to_stderr(verbose=bool(getattr(args, "verbose", False)))
+    store_path: str | None = None
     try:
+        settings = load_settings()
+        if getattr(args, "db", None) is None and os.environ.get("DASHBOARD_DB"):
+            args.db = os.environ["DASHBOARD_DB"]
+        if hasattr(args, "db"):
+            store_path = settings.with_db(args.db).store_label  # a URL without its password
         return int(args.func(args, settings))
     except StoreBusy as e:
         print(f"error: {e}", file=sys.stderr)
@@ -447,3 +473,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the store keeps its previous state", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk, a damaged store, a bug: a sentence, details to the log
+        failure = explain(e, store_path)
+        log.debug("%s failed", args.command, exc_info=e)
+        hint = "" if getattr(args, "verbose", False) else " (--verbose shows the details)"
+        if not failure.expected:
+            hint += "; this is a bug in the dashboard, please report it with those details"
+        print(f"error: {failure.message}{hint}", file=sys.stderr)
+        return EXIT_FAULT if failure.expected else EXIT_BUG

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dashboard.store.base import is_url
+from dashboard.store.base import is_url, redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +80,11 @@ class Settings:
     def store_target(self) -> str | Path:
         """What ``open_store`` opens: the PostgreSQL URL if one is set, else the DuckDB file."""
         return self.db_url or self.db_path
+
+    @property
+    def store_label(self) -> str:
+        """The store as messages name it: the file, or the URL without its password."""
+        return redact(self.db_url) if self.db_url else str(self.db_path.expanduser().absolute())
 
     @property
     def shared(self) -> bool:

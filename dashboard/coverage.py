@@ -48,9 +48,15 @@ def securities_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def article_span(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], site_tz: str) -> tuple[date, date] | None:
+    # clamped to the supported dates: a store from before they were enforced may hold year 9999
     row = con.execute("""
-        SELECT min(published_at AT TIME ZONE $tz)::DATE, max(published_at AT TIME ZONE $tz)::DATE
-        FROM mentions WHERE symbol IN (SELECT unnest($symbols::VARCHAR[]))
+        WITH span AS (
+            SELECT min(published_at AT TIME ZONE $tz)::DATE AS lo,
+                   max(published_at AT TIME ZONE $tz)::DATE AS hi
+            FROM mentions WHERE symbol IN (SELECT unnest($symbols::VARCHAR[])))
+        SELECT least(greatest(lo, DATE '1970-01-01'), DATE '2099-12-31'),
+               greatest(least(hi, DATE '2099-12-31'), DATE '1970-01-01')
+        FROM span
     """, {"tz": site_tz, "symbols": list(symbols)}).fetchall()[0]
     return None if row[0] is None else (row[0], row[1])
 

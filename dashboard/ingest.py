@@ -17,12 +17,14 @@ bookkeeping go through Arrow into DuckDB, so the main process never holds a row 
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import multiprocessing as mp
 import os
 import random
 import shutil
+import signal
 import stat
 import tempfile
 import time
@@ -71,10 +73,15 @@ class IngestReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    not_files: int = 0  # rejections that are not post files (a folder that cannot be listed, ...)
+
+    @property
+    def rejected_files(self) -> int:
+        return len(self.rejected) - self.not_files
 
     @property
     def readable(self) -> int:
-        return self.files_seen - len(self.rejected)
+        return self.files_seen - self.rejected_files
 
 
 # --- finding the posts ---------------------------------------------------------------
@@ -99,14 +106,14 @@ def _not_a_post(entry: os.DirEntry[str]) -> str | None:
         if entry.is_file():
             return None
     except OSError as e:
-        return f"cannot read: {e.strerror or e}"
+        return "symbolic link loop" if e.errno == errno.ELOOP else f"cannot read: {e.strerror or e}"
     try:
         if entry.is_symlink():
             target = os.stat(entry.path)  # raises for a dangling link or a loop
             return f"is a link to a {'folder' if stat.S_ISDIR(target.st_mode) else 'special file'}, not a post"
         mode = entry.stat(follow_symlinks=False).st_mode
     except OSError as e:
-        if e.errno == 40:  # ELOOP
+        if e.errno == errno.ELOOP:
             return "symbolic link loop"
         if isinstance(e, FileNotFoundError):
             return "broken symbolic link (its target does not exist)"
@@ -310,8 +317,15 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     return out
 
 
-def _quiet_gc() -> None:
-    """Workers allocate many short-lived objects and make no cycles: collect rarely."""
+def _worker_init() -> None:
+    """A pool worker: forked, it inherits its parent's signal handlers (a Streamlit server's
+    ignore SIGTERM in a child), so SIGTERM is made to end it again and Ctrl-C is left to the
+    parent, which terminates the pool. Workers allocate many short-lived objects and make no
+    cycles: collect rarely."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGQUIT"):
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
 
@@ -330,7 +344,7 @@ class Parser:
     def start(self) -> None:
         if self.pool is None and self.workers > 1:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            self.pool = ctx.Pool(self.workers, initializer=_quiet_gc)
+            self.pool = ctx.Pool(self.workers, initializer=_worker_init)
 
     def _pool(self) -> mp.pool.Pool:
         self.start()
@@ -480,6 +494,8 @@ def ingest_folder(
             if not known:  # a first ingest reads everything: fork the workers while we are small
                 parser.start()
             found = walk(root_path, {} if full else known)
+            fresh_problems = len(found.problems)
+            _carry_problems(con, root_key, found)
             plan = _plan(con, root_key, found, full)
             con.register("jobs", plan.jobs)
             rejected_before = con.execute("""
@@ -488,7 +504,8 @@ def ingest_folder(
                 ORDER BY path""", [root_key + os.sep, plan.gone]).fetchall()
             con.unregister("jobs")
         found.present = []  # the store has it now; the main process needs no list of files
-        report = IngestReport(run_id=0, root=root_key, files_seen=plan.seen)
+        report = IngestReport(run_id=0, root=root_key, files_seen=plan.seen,
+                              not_files=len(found.problems) - found.bad_files)
         report.rejected += rejected_before + found.problems
         done, total = 0, plan.jobs.num_rows
         for chunk in parser.parse(plan.jobs):
@@ -500,8 +517,8 @@ def ingest_folder(
         parser.close()
         report.rejected.sort()
         report.warnings.sort()
-        if not total and not plan.gone and not _folders_changed(known, found) and not found.problems:
-            report.unchanged = plan.seen - len(report.rejected)
+        if not total and not plan.gone and not _folders_changed(known, found) and not fresh_problems:
+            report.unchanged = plan.seen - report.rejected_files
             report.seconds = time.perf_counter() - started
             return report  # nothing changed: nothing to write
         with store.write() as con:
@@ -513,6 +530,25 @@ def ingest_folder(
         shutil.rmtree(stage, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _carry_problems(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk) -> None:
+    """What the last run of ``root_key`` could not read in the folders this walk did not list
+    again (unchanged since): still there, so still reported."""
+    walked = {f for f, _, _ in found.folders} - set(found.listed)
+    if not walked:
+        return
+    have = {p for p, _ in found.problems}
+    rows = con.execute("""
+        SELECT path, reason FROM ingest_problems
+        WHERE kind = 'rejected' AND run_id = (SELECT max(run_id) FROM ingest_runs WHERE root = ?)
+          AND path NOT IN (SELECT path FROM files)
+        ORDER BY path
+    """, [root_key]).fetchall()
+    for path, reason in rows:
+        if os.path.dirname(path) in walked and path not in have:
+            found.problems.append((path, reason))
+            found.bad_files += path.endswith(POST_SUFFIXES)
 
 
 def known_folders(con: duckdb.DuckDBPyConnection, root_key: str) -> dict[str, tuple[int, list[str]]]:
@@ -638,7 +674,8 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
     report.updated += free[0]
     report.new += free[1]
     report.removed = len(plan.gone)
-    report.unchanged = report.files_seen - report.new - report.updated - report.duplicates - len(report.rejected)
+    report.unchanged = (report.files_seen - report.new - report.updated - report.duplicates
+                        - report.rejected_files)
     # Copies that duplicated an article this run removed or replaced are read again, so one
     # of them takes the article over (or they follow its new version).
     lost = set(replaced) | {

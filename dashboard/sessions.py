@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from dashboard.articles import EARLIEST_PUBLISHED, LATEST_PUBLISHED
 from dashboard.markets import MARKETS
 
 
@@ -91,10 +92,13 @@ FROM sec JOIN calendar_sessions c ON c.calendar = sec.calendar
 WHERE c.session < sec.lo OR c.session > sec.hi
 """
 
-# Each (article, security) pair's event session: the first session closing after it.
+# Each (article, security) pair's event session: the first session closing after it. An
+# article dated outside the supported range (a store from before such dates were refused)
+# has none, rather than the first session of the calendar.
 EVENT_SESSIONS = """
 CREATE OR REPLACE TEMP TABLE event_sessions AS
-SELECT e.article_id, e.symbol, e.published_at, s.session
+SELECT e.article_id, e.symbol, e.published_at,
+       CASE WHEN e.published_at >= $earliest AND e.published_at < $latest THEN s.session END AS session
 FROM (
     SELECT m.article_id, m.symbol, a.published_at
     FROM mentions m JOIN articles a USING (article_id)
@@ -106,10 +110,12 @@ ASOF LEFT JOIN security_sessions s ON e.symbol = s.symbol AND e.published_at < s
 
 def build_event_sessions(con: duckdb.DuckDBPyConnection) -> None:
     """Temp tables ``security_sessions`` and ``event_sessions`` for the priced securities."""
+    bounds = {"earliest": EARLIEST_PUBLISHED, "latest": LATEST_PUBLISHED}
     span = con.execute("""
         SELECT min(published_at)::DATE, max(published_at)::DATE FROM articles
         WHERE article_id IN (SELECT article_id FROM mentions WHERE symbol IN (SELECT symbol FROM prices))
-    """).fetchall()[0]
+          AND published_at >= $earliest AND published_at < $latest
+    """, bounds).fetchall()[0]
     calendars = {
         cal for (cal,) in con.execute(
             "SELECT DISTINCT m.calendar FROM securities s JOIN markets m ON m.market = coalesce(s.market, 'US') "
@@ -118,4 +124,4 @@ def build_event_sessions(con: duckdb.DuckDBPyConnection) -> None:
     if calendars:
         ensure_calendars(con, calendars, span[0] - timedelta(days=10), span[1] + timedelta(days=40))
     con.execute(SECURITY_SESSIONS)
-    con.execute(EVENT_SESSIONS)
+    con.execute(EVENT_SESSIONS, bounds)

@@ -117,3 +117,11 @@ def write_post(folder: Path, name: str, body: str = "正文。", *, title: str =
     path.write_text(f'---\nlayout: post\ntitle: "{title}"\ndate: {date}\n{extra}---\n{body}\n',
                     encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def corpus_20k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20,000 synthetic posts shaped like the real ones (benchmarks/corpus.py), in 20 folders."""
+    from benchmarks.corpus import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "posts", 20_000)

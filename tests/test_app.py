@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,19 +23,28 @@ SEED_29 = "202112292228912369"
 
 
 @pytest.fixture(autouse=True)
-def offline_yfinance(monkeypatch: pytest.MonkeyPatch) -> FakeDownload:
-    """The app's first start asks yfinance; here it answers like a machine with no network."""
+def offline_yfinance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeDownload:
+    """yfinance answers like a machine with no network: here (the sidebar's fetch), and in the
+    child process of the first start's work (tests/fake_yfinance first on its PYTHONPATH;
+    its calls go to the file FAKE_YFINANCE_CALLS)."""
     import yfinance
 
     fake = FakeDownload(lambda symbols, a, b, c: ({}, {s: (DNS if i < 2 else NO_TZ) for i, s in enumerate(symbols)}))
     monkeypatch.setattr(yfinance, "download", fake)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(ROOT / "tests" / "fake_yfinance"), str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv("FAKE_YFINANCE_CALLS", str(tmp_path / "yfinance-calls.jsonl"))
     return fake
+
+
+def child_yfinance_calls() -> list[dict]:
+    path = Path(os.environ["FAKE_YFINANCE_CALLS"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 @pytest.fixture(autouse=True)
 def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # the first start's price fetch runs in a background thread when the store has data:
-    # keep it off unless a test asks for it, so no thread outlives the stub
+    # the first start's price fetch (in a child process) is left out unless a test asks for it
     monkeypatch.setenv("DASHBOARD_FETCH_ON_START", "false")
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -224,7 +234,7 @@ def test_first_run_on_a_fresh_clone_uses_the_sample_posts(tmp_path: Path, monkey
     monkeypatch.delenv("DASHBOARD_POSTS", raising=False)
     at = app().run()
     assert not at.exception
-    assert offline_yfinance.calls  # it tried to fetch prices
+    assert child_yfinance_calls()  # it tried to fetch prices (in its background process)
     chosen = at.sidebar.multiselect(key="securities").value
     assert chosen[0] in {"3690.HK", "1024.HK"}
     assert len(coverage(at)) >= 5 and all(t.startswith("示例") for t in coverage(at)["title"])

@@ -19,6 +19,7 @@ from dashboard.store.duckdb import (
     SCHEMA,
     SCHEMA_VERSION,
     Generation,
+    NotAStore,
     ReadView,
     Snapshot,
     Store,
@@ -61,6 +62,6 @@ def local_duckdb(con: Any, reads: Mapping[str, Sequence[str] | None],
         yield duck
 
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "ReadView", "Snapshot", "Store", "StoreBusy",
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Generation", "NotAStore", "ReadView", "Snapshot", "Store", "StoreBusy",
            "StoreUnavailable",
            "ensure_schema", "is_url", "local_duckdb", "open_store", "read_view", "redact"]

@@ -201,6 +201,10 @@ CREATE TABLE IF NOT EXISTS reactions (
 """
 
 
+class NotAStore(RuntimeError):
+    """A DuckDB file that holds tables, but not the dashboard's: it is left untouched."""
+
+
 def _is_lock_error(e: Exception) -> bool:
     """The file is held: by another process (a lock), or read-only by this one (a read view
     that is stepping aside)."""
@@ -279,12 +283,23 @@ class Store:
         """A read-only connection to the store at this code's schema: an older file is
         migrated first (a short write), so readers never meet missing columns."""
         con = self._connect(read_only=True, timeout=timeout)
-        version = stored_version(con)
-        if version is None or version >= SCHEMA_VERSION:
+        try:
+            version = stored_version(con)
+        except BaseException:
+            con.close()
+            raise
+        if version is None or version >= SCHEMA_VERSION and not _pending_migrations(con):
             return con
         con.close()
-        with self.write(timeout):
-            pass
+        if version >= SCHEMA_VERSION:  # only data to tidy: a busy or read-only store is read as it is
+            try:
+                with self.write(timeout=0):
+                    pass
+            except (StoreBusy, duckdb.Error, OSError):
+                pass
+        else:
+            with self.write(timeout):
+                pass
         return self._connect(read_only=True, timeout=timeout)
 
     @property
@@ -573,16 +588,44 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE files ADD COLUMN IF NOT EXISTS folder VARCHAR;
         UPDATE files SET folder = regexp_replace(path, '/[^/]*$', '') WHERE folder IS NULL;
     """),
+    # Articles dated outside the supported range (articles.EARLIEST_PUBLISHED ...
+    # LATEST_PUBLISHED), stored before such dates were refused, become rejected files with
+    # the reason ingest now gives, so no reader meets year 1 or 9999.
+    ("articles.supported_dates", """
+        CREATE OR REPLACE TEMP TABLE unsupported AS
+        SELECT article_id, published_at FROM articles
+        WHERE published_at < TIMESTAMPTZ '1970-01-01 00:00:00+00'
+           OR published_at >= TIMESTAMPTZ '2100-01-01 00:00:00+00';
+        UPDATE files SET status = 'rejected', article_id = NULL,
+               reason = 'publication date ' || strftime(u.published_at, '%Y-%m-%d %H:%M:%S')
+                        || ' (UTC) is outside the supported range 1970-01-01 … 2099-12-31 (UTC)'
+        FROM unsupported u WHERE files.article_id = u.article_id;
+        DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM unsupported);
+        DELETE FROM reactions WHERE article_id IN (SELECT article_id FROM unsupported);
+        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM unsupported);
+        DROP TABLE unsupported;
+    """),
 ]
 
 
 def stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The schema version the store file was written with (None for a new file)."""
+    """The schema version the store file was written with (None for a new file).
+    Raises NotAStore for a DuckDB file that holds other tables and no dashboard's."""
     try:
         rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
     except duckdb.CatalogException:
+        others = [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND NOT temporary ORDER BY 1 LIMIT 4").fetchall()]
+        if others:
+            raise NotAStore(f"it holds the tables {', '.join(others)}, and none of the dashboard's") from None
         return None
     return int(rows[0][0]) if rows else None
+
+
+def _pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
+    done = {k for (k,) in con.execute("SELECT key FROM meta WHERE starts_with(key, 'migration:')").fetchall()}
+    return any(f"migration:{key}" not in done for key, _ in MIGRATIONS)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

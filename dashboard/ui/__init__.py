@@ -11,11 +11,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import LANGUAGES, t
-from dashboard.store import StoreBusy, StoreUnavailable
+from dashboard.store import StoreBusy
 from dashboard.ui.average import average_view
 from dashboard.ui.chart import Pick, chart_view
 from dashboard.ui.compare import compare_view
 from dashboard.ui.coverage import coverage_table
+from dashboard.ui.failures import guarded
 from dashboard.ui.format import failure_text
 from dashboard.ui.moves import moves_view
 from dashboard.ui.reading import reading_pane
@@ -32,6 +33,12 @@ from dashboard.ui.state import VIEWS, ViewState, read_url, write_url
 
 
 def main() -> None:
+    """The page. A failure shows as one sentence (in hosted mode naming nothing of the
+    server); the details go to the server's log (``dashboard.ui.failures``)."""
+    guarded(page)()
+
+
+def page() -> None:
     st.set_page_config(page_title="News & prices · 新闻与行情", page_icon=":material/candlestick_chart:",
                        layout="wide")
     locale = (st.context.locale or "") if hasattr(st, "context") else ""
@@ -45,9 +52,6 @@ def main() -> None:
         gen = generation()
     except StoreBusy:
         st.warning(t("store_busy", lang_now))
-        st.stop()
-    except StoreUnavailable as e:  # a shared store down, or not set up yet: say so, without secrets
-        st.error(str(e))
         st.stop()
     watch_store(gen)
     overview = query("securities_overview", gen)
@@ -99,18 +103,21 @@ def main() -> None:
 
 
 @st.fragment
+@guarded
 def explore(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     picked = chart_view(state, overview, lang)
     coverage_and_reading(state, overview, lang, picked)
 
 
 @st.fragment
+@guarded
 def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str, picked: Pick | None) -> None:
     coverage_table(state, overview, lang, picked)
     reading_pane(state, lang)
 
 
 @st.fragment
+@guarded
 def moves_and_reading(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:

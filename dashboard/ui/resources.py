@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import candles, coverage, figures, reactions
+from dashboard import background, candles, coverage, figures, reactions
 from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
-from dashboard.prices.demo import import_demo_prices
 from dashboard.securities import SecurityIndex
 from dashboard.store import StoreBusy, open_store, read_view
 
@@ -111,16 +109,32 @@ def price_figure(*args: Any) -> go.Figure:
 
 @dataclass
 class Bootstrap:
-    """What the first start of this server process did (or is doing, in the background)."""
+    """What the first start of this server process did (or is doing, in the background):
+    a child process (``dashboard.background``), stopped when the server exits."""
 
-    ingested: Any = None
-    fetched: Any = None
-    errors: list[str] = field(default_factory=list)
-    thread: threading.Thread | None = None
+    work: background.Work | None = None
+    hosted: bool = False  # errors are then said without the server's paths
 
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.work is not None and self.work.running
+
+    @property
+    def ingested(self) -> Any:
+        return None if self.work is None else self.work.status().ingested
+
+    @property
+    def fetched(self) -> Any:
+        return None if self.work is None else self.work.status().fetched
+
+    @property
+    def errors(self) -> list[str]:
+        failures = [] if self.work is None else self.work.status().errors
+        return [f.sentence(public=self.hosted) for f in failures]
+
+    def stop(self) -> None:
+        if self.work is not None:
+            self.work.stop()
 
 
 def _ingest(folder: Path, s: Settings | None = None, store: Any = None) -> Any:
@@ -133,49 +147,21 @@ def _ingest(folder: Path, s: Settings | None = None, store: Any = None) -> Any:
 
 def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | None = None,
            store: Any = None) -> Any:
-    from dashboard.prices import YFinanceSource, default_spans, update_prices
-
-    s = s or settings()
-    store = store or snapshots().store
-    with store.read() as con:  # a chosen security's benchmark comes along
-        spans = default_spans(con, s.benchmarks, symbols=symbols, margin_days=s.price_margin_days,
-                              with_benchmarks=True)
-    if not spans:
-        return None
-    return update_prices(store, YFinanceSource(), spans, force=force, refresh_days=s.refresh_days,
-                         refresh_after=timedelta(hours=s.refresh_after_hours), benchmarks=s.benchmarks)
+    return background.fetch_prices(s or settings(), symbols, force, store=store or snapshots().store)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=Bootstrap.stop)
 def bootstrap() -> Bootstrap:
-    """On the first start: ingest the configured posts folder and fetch what prices it can.
+    """On the first start: ingest the configured posts folder and fetch what prices it can,
+    in a child process.
 
     With an empty store the page waits for it; with data already stored it runs in the
     background and the page shows the stored data at once.
     """
     s = settings()
     store = snapshots().store
-    result = Bootstrap()
     if s.shared:  # a shared store is written by its scheduled jobs; the app only reads it
-        return result
-
-    def work() -> None:
-        if s.posts_dir.is_dir():
-            try:
-                result.ingested = _ingest(s.posts_dir, s, store)
-            except StoreBusy as e:
-                result.errors.append(str(e))
-        if s.posts_dir.resolve() == SAMPLE_POSTS:  # the sample's prices, so charts show offline too
-            try:
-                import_demo_prices(store, benchmarks=s.benchmarks)
-            except StoreBusy as e:
-                result.errors.append(str(e))
-        if s.fetch_on_start:
-            try:
-                result.fetched = _fetch(s=s, store=store)
-            except StoreBusy as e:
-                result.errors.append(str(e))
-
+        return Bootstrap(None, hosted=s.hosted)
     has_articles = False
     if store.exists:
         try:
@@ -183,11 +169,10 @@ def bootstrap() -> Bootstrap:
                 has_articles = con.execute("SELECT count(*) > 0 FROM articles").fetchall()[0][0]
         except StoreBusy:
             has_articles = True  # someone is writing it: it has data, or soon will
-    if has_articles:
-        result.thread = threading.Thread(target=work, name="dashboard-bootstrap", daemon=True)
-        result.thread.start()
-    else:
-        work()
+    demo = s.posts_dir.resolve() == SAMPLE_POSTS  # the sample's prices, so charts show offline too
+    result = Bootstrap(background.start_first_run(s, demo_prices=demo), hosted=s.hosted)
+    if result.work is not None and not has_articles:
+        result.work.wait()
     return result
 
 

@@ -1,0 +1,99 @@
+"""The app's background work (dashboard.background): a child process that ingests and fetches,
+reports back, and always stops when asked, its pool with it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard import background
+from dashboard.config import load_settings
+from dashboard.store import Store
+from tests.conftest import ROOT, need_shared
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests" / "fake_yfinance"), str(ROOT)]))
+
+
+def settings(db: Path, posts: Path | None = None, fetch: bool = False):  # type: ignore[no-untyped-def]
+    return load_settings({"DASHBOARD_DB": str(db), "DASHBOARD_POSTS": str(posts or db.parent / "none"),
+                          "DASHBOARD_FETCH_ON_START": "true" if fetch else "false",
+                          "DASHBOARD_CONFIG": str(db.parent / "no.toml")})
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_run_ingests_and_reports(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    posts = need_shared("posts", "seeds")
+    first = background.run(settings(db, posts), posts)
+    assert first.phase == "done" and not first.errors
+    assert (first.ingested.new, first.ingested.run_id) == (2, 1)
+    again = background.run(settings(db, posts), posts)
+    assert (again.ingested.new, again.ingested.unchanged) == (0, 2)
+    with Store(db).read() as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 2
+
+
+def test_the_fetch_reports_why_prices_are_missing(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    posts = need_shared("posts", "seeds")
+    status = background.run(settings(db, posts, fetch=True), posts, fetch=True)
+    assert status.phase == "done"
+    failures = status.fetched.failures
+    assert failures["3690.HK"].kind == "network"  # the stand-in yfinance: no network
+
+
+def test_failures_come_back_as_sentences(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    db.write_bytes(os.urandom(4096))
+    status = background.run(settings(db), need_shared("posts", "seeds"))
+    assert status.phase == "done" and status.ingested is None
+    (failure,) = status.errors
+    assert failure.sentence() == (f"{str(db)[0].upper()}{str(db)[1:]} is damaged or not a dashboard store "
+                                  "(not a DuckDB database file); restore it from a backup, or move it aside "
+                                  "and ingest the posts again.")
+    assert str(tmp_path) not in failure.sentence(public=True)
+
+
+def test_stop_ends_the_child_and_its_pool_and_loses_nothing(tmp_path: Path, corpus_20k: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    background.run(settings(db, need_shared("posts", "seeds")), need_shared("posts", "seeds"))
+    work = background.start(settings(db, corpus_20k), corpus_20k)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".ingest-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # parsing, in its pool
+    assert work.running
+    began = time.monotonic()
+    work.stop()
+    assert time.monotonic() - began < background.STOP_GRACE + 1
+    assert not work.running and work.status().phase == "stopped"
+    assert not group_alive(work.pid)  # the child and every worker
+    assert not list(tmp_path.glob(".ingest-*"))
+    with Store(db).read() as con:  # the run was not half-stored
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 2
+        assert con.execute("SELECT count(*) FROM ingest_runs").fetchall()[0][0] == 1
+
+
+def test_a_child_that_dies_says_so(tmp_path: Path, corpus_20k: Path) -> None:
+    import signal
+
+    work = background.start(settings(tmp_path / "store.duckdb", corpus_20k), corpus_20k)
+    time.sleep(0.5)
+    os.killpg(work.pid, signal.SIGKILL)  # as the OOM killer would
+    assert work.wait(10)
+    status = work.status()
+    assert status.phase == "failed"
+    assert status.errors[0].message.startswith("the background work ended unexpectedly (exit code -9)")
