@@ -294,6 +294,9 @@ class _Stopped(BaseException):
     """Raised in the child's main thread by SIGTERM: unwinds the work (a write in progress
     rolls back, an ingest terminates its pool and removes its stage folder)."""
 
+    requested = False  # set by the signal: DuckDB turns an exception raised inside a query
+                       # (one reading a Python stream) into an error of its own
+
 
 def _write_status(path: Path, status: Status) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -334,6 +337,8 @@ def _run(job: dict[str, Any], status_path: Path) -> int:
         try:
             return fn()
         except Exception as e:  # a sentence for the page, the traceback for the log
+            if _Stopped.requested:
+                raise _Stopped() from e
             failure = explain(e, settings.store_label)
             log.error("background %s failed: %s", phase, failure.message, exc_info=e)
             status.errors.append(failure)
@@ -369,9 +374,11 @@ def _store(settings: Settings) -> Any:
 
 def fetch_prices(settings: Settings, symbols: list[str] | None = None, force: bool = False,
                  store: Any = None) -> Any:
-    """Fetch from Yahoo what the store lacks for ``symbols`` (default: every security in the
-    store), with their benchmarks; None when the store names no security yet."""
+    """Fetch what the store lacks for ``symbols`` (default: every security in the store), with
+    their benchmarks, from the sources ``price_sources`` names for each market (eastmoney, then
+    Yahoo, for Hong Kong and the mainland by default); None when the store names no security yet."""
     from dashboard.prices import YFinanceSource, default_spans, update_prices
+    from dashboard.prices.fallback import configured_source
 
     store = store or _store(settings)
     with store.read() as con:  # a chosen security's benchmark comes along
@@ -379,7 +386,14 @@ def fetch_prices(settings: Settings, symbols: list[str] | None = None, force: bo
                               margin_days=settings.price_margin_days, with_benchmarks=True)
     if not spans:
         return None
-    return update_prices(store, YFinanceSource(), spans, force=force, refresh_days=settings.refresh_days,
+    source: Any
+    try:
+        source, notes = configured_source(settings.price_sources)
+    except ValueError as e:  # a misconfigured dashboard.toml must not stop the fetch
+        source, notes = YFinanceSource(), [f"dashboard.toml: {e}; fetching from Yahoo alone"]
+    for note in notes:
+        log.warning("%s", note)
+    return update_prices(store, source, spans, force=force, refresh_days=settings.refresh_days,
                          refresh_after=timedelta(hours=settings.refresh_after_hours),
                          benchmarks=settings.benchmarks)
 
@@ -389,6 +403,7 @@ def _child_main(argv: list[str]) -> int:
 
     def stopped(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the unwinding must not be cut short
+        _Stopped.requested = True
         raise _Stopped()
 
     signal.signal(signal.SIGTERM, stopped)

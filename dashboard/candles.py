@@ -172,11 +172,15 @@ def range_summaries(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
                    arg_max(adj, date) AS last_adj, min(date) AS first_session,
                    arg_min(close, date) AS first_close, arg_min(adj, date) AS first_adj,
                    max(high) FILTER (WHERE isfinite(high)) AS high,
-                   arg_max(date, high) FILTER (WHERE isfinite(high)) AS high_session,
                    min(low) FILTER (WHERE isfinite(low)) AS low,
-                   arg_min(date, low) FILTER (WHERE isfinite(low)) AS low_session,
                    count(*) AS sessions
             FROM px WHERE shown GROUP BY symbol
+        ),
+        extremes AS (  -- the session of the high and of the low: of equal ones the first, whatever
+            SELECT p.symbol,  -- the order the rows are stored in (arg_max kept the first it met)
+                   min(p.date) FILTER (WHERE p.high = s.high) AS high_session,
+                   min(p.date) FILTER (WHERE p.low = s.low) AS low_session
+            FROM px p JOIN shown s USING (symbol) WHERE p.shown GROUP BY p.symbol
         ),
         before AS (
             SELECT symbol, max(date) AS base_session, arg_max(close, date) AS base_close,
@@ -187,11 +191,11 @@ def range_summaries(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
                coalesce(b.base_session, s.first_session), coalesce(b.base_close, s.first_close),
                coalesce(b.base_adj, s.first_adj),
                coalesce(s.high, greatest(s.last_close, s.first_close)),
-               coalesce(s.high_session, s.last_session),
+               coalesce(e.high_session, s.last_session),
                coalesce(s.low, least(s.last_close, s.first_close)),
-               coalesce(s.low_session, s.last_session),
+               coalesce(e.low_session, s.last_session),
                s.first_session, s.sessions
-        FROM shown s LEFT JOIN before b USING (symbol)
+        FROM shown s LEFT JOIN before b USING (symbol) JOIN extremes e USING (symbol)
     """, {"symbols": list(symbols), "start": start, "end": end}).fetchall()
     out = {}
     for (sym, last_s, last_c, last_a, base_s, base_c, base_a, hi, hi_s, lo, lo_s, first_s, n) in rows:

@@ -290,21 +290,22 @@ def cmd_prices_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prices_import(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.prices import PriceFileError, import_csv
+    from dashboard.prices import import_csvs
 
     if args.symbol and len(args.files) > 1:
         print("error: --symbol names one file's symbol; import files one at a time", file=sys.stderr)
         return 2
     store = _store(args, settings)
-    failed = 0
-    for f in args.files:
-        try:
-            symbol, rows = import_csv(store, f, _symbols([args.symbol])[0] if args.symbol else None,
-                                      benchmarks=settings.benchmarks)
+    imported, failed = import_csvs(store, args.files, _symbols([args.symbol])[0] if args.symbol else None,
+                                   benchmarks=settings.benchmarks)
+    refused = list(failed)
+    done = iter(imported)
+    for f in args.files:  # one line per file, in the order given (each list keeps that order)
+        if refused and refused[0][0] == str(f):
+            print(f"error: {refused.pop(0)[1]}", file=sys.stderr)
+        else:
+            _, symbol, rows = next(done)
             print(f"imported {f}: {symbol}, {rows} rows")
-        except PriceFileError as e:
-            failed += 1
-            print(f"error: {e}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -11,8 +11,9 @@ time, so only folders whose entries changed are listed again (a file added, remo
 renamed changes its folder's time). A file edited in place changes only its own time, so
 known files are checked by ``stat``: all of them while the folder is small
 (``FULL_CHECK_MAX``), and beyond that the ones in changed folders, the recently modified
-ones, and a rotating share of the rest (``full=True`` checks all). The scan and the
-bookkeeping go through Arrow into DuckDB, so the main process never holds a row per file.
+ones (the newest ``RECENT_MAX``), and a rotating share of the rest (``full=True`` checks
+all). The scan and the bookkeeping go through Arrow into DuckDB, so the main process never
+holds a row per file.
 """
 
 from __future__ import annotations
@@ -40,14 +41,16 @@ import pyarrow.parquet as pq
 from dashboard.articles import DEFAULT_MAX_BYTES, POST_TIME_LIMIT, PostError, parse_post, read_bytes, time_limit
 from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
+from dashboard.securities import HOW_RANK
 from dashboard.store import Store
-from dashboard.store.duckdb import cluster_mentions
+from dashboard.store.duckdb import append_sorted, cluster_mentions
 
 POST_SUFFIXES = (".md", ".markdown")
 CHUNK = 1000  # files a worker parses per task (fewer, larger Parquet files merge faster)
 PARALLEL_MIN_FILES = 2000  # below this a process pool costs more than it saves
 FULL_CHECK_MAX = 50_000  # up to this many known files, every one is checked by stat
 RECENT_NS = 7 * 86400 * 10**9  # beyond it: files modified in the last week are always checked ...
+RECENT_MAX = 5_000  # ... the newest of them, up to this many (a folder written at once is all recent) ...
 ROTATION = 32  # ... and a random 1/32 of the others, so an in-place edit is found within a few runs
 RACY_NS = 2 * 10**9  # a time this close to the scan may hide a later change in the same tick
 STAGE_PREFIX = ".ingest-"
@@ -228,10 +231,16 @@ _ARTICLE_SCHEMA = pa.schema([
     ("tags", pa.list_(pa.string())), ("url", pa.string()), ("source", pa.string()),
     ("digest", pa.string()), ("text", pa.string()), ("dedup_key", pa.string()),
 ])
-_MENTION_SCHEMA = pa.schema([
-    (name, pa.string())
-    for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name")
-])
+# A mention row carries what the store's mentions table shows of its article (see SCHEMA), so
+# the merge appends it without joining the articles' text; a chunk's rows are sorted by symbol
+# and time, in small row groups, so a merge reads one range of symbols without the rest.
+_MENTION_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name",
+                                      "article_id")]
+    + [("published_at", pa.timestamp("us", tz="UTC")), ("title", pa.string()), ("source", pa.string()),
+       ("categories", pa.list_(pa.string())), ("url", pa.string()), ("text", pa.string()),
+       ("named", pa.list_(pa.string()))])
+MENTION_ROW_GROUP = 256
 _FILE_SCHEMA = pa.schema([
     ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("content_hash", pa.string()),
     ("status", pa.string()), ("reason", pa.string()), ("article_id", pa.string()), ("url", pa.string()),
@@ -251,17 +260,18 @@ class ParsedChunk:
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path) -> None:
+def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path,
+                   row_group_size: int | None = None) -> None:
     table = pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
-    pq.write_table(table, path, compression="none")
+    pq.write_table(table, path, compression="none", row_group_size=row_group_size)
 
 
 def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     number, jobs, site_tz, max_bytes, stage = args
     out = ParsedChunk(files=len(jobs))
     arts: list[list[object]] = [[] for _ in _ARTICLE_SCHEMA]
-    ments: list[list[object]] = [[] for _ in _MENTION_SCHEMA]
+    ments: list[tuple[object, ...]] = []
     rows: list[list[object]] = [[] for _ in _FILE_SCHEMA]
     racy = time.time_ns() - RACY_NS
 
@@ -300,20 +310,23 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
         out.ok += 1
         out.warnings += [(path, w) for w in a.warnings]
         record(path, size, mtime, chash, "ok", None, a.id, a.url, a.dedup_key)
-        for col, value in zip(arts, (path, a.id, a.title, int(a.published_at.timestamp() * 1e6),
-                                     a.categories, a.tags, a.url, a.source, a.digest, a.text,
-                                     a.dedup_key), strict=True):
+        published = int(a.published_at.timestamp() * 1e6)
+        for col, value in zip(arts, (path, a.id, a.title, published, a.categories, a.tags, a.url,
+                                     a.source, a.digest, a.text, a.dedup_key), strict=True):
             col.append(value)
+        # every security the article names, main subjects first (one mention per security)
+        named = [m.security.symbol for m in sorted(a.mentions, key=lambda m: (HOW_RANK[m.how], m.security.symbol))]
         for m in a.mentions:
             sec = m.security
-            for col, value in zip(ments, (path, sec.symbol, sec.code, sec.canonical, sec.market,
-                                          sec.kind, m.how, m.name), strict=True):
-                col.append(value)
+            ments.append((path, sec.symbol, sec.code, sec.canonical, sec.market, sec.kind, m.how, m.name, a.id,
+                          published, a.title, a.source, a.categories, a.url, a.text, named))
     stage_dir = Path(stage)
     _write_parquet(rows, _FILE_SCHEMA, stage_dir / f"files-{number:06d}.parquet")
     if out.ok:
         _write_parquet(arts, _ARTICLE_SCHEMA, stage_dir / f"articles-{number:06d}.parquet")
-        _write_parquet(ments, _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet")
+        ments.sort(key=lambda r: (r[1], r[9]))  # symbol, published_at
+        _write_parquet([list(c) for c in zip(*ments, strict=True)] if ments else [[] for _ in _MENTION_SCHEMA],
+                       _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet", MENTION_ROW_GROUP)
     return out
 
 
@@ -429,8 +442,12 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     params: dict[str, object] = {"prefix": prefix}
     check = "TRUE"
     if not full and known > FULL_CHECK_MAX:
-        check = "(f.mtime_ns < 0 OR f.mtime_ns > $recent OR hash(f.path) % $rotation = $turn)"
-        params |= {"recent": time.time_ns() - RECENT_NS, "rotation": ROTATION, "turn": random.randrange(ROTATION)}
+        # the rotation's share by arithmetic on the file's own numbers (hash() of 1M paths costs 0.4 s)
+        check = """(f.mtime_ns < 0 OR (f.mtime_ns + 7919 * f.size) % $rotation = $turn OR f.path IN (
+            SELECT path FROM files WHERE starts_with(path, $prefix) AND mtime_ns > $recent
+            ORDER BY mtime_ns DESC LIMIT $recent_max))"""
+        params |= {"recent": time.time_ns() - RECENT_NS, "recent_max": RECENT_MAX, "rotation": ROTATION,
+                   "turn": random.randrange(ROTATION)}
     to_check = [p for (p,) in con.execute(f"""
         SELECT f.path FROM files f
         WHERE {in_walk} AND (f.folder IN (SELECT folder FROM listed) OR {check})
@@ -446,8 +463,8 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
         ORDER BY path
     """, {"prefix": prefix, "vanished": vanished}).fetchall()]
     jobs = con.sql("""
-        SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason FROM present
-        WHERE path NOT IN (SELECT path FROM files)
+        SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason
+        FROM present ANTI JOIN files USING (path)
         UNION ALL
         SELECT c.path, f.content_hash, CASE WHEN f.status = 'rejected' THEN f.reason END
         FROM checked c JOIN files f USING (path)
@@ -455,7 +472,7 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
         ORDER BY path
     """).to_arrow_table()
     stored = con.execute(f"SELECT count(*) FROM files f WHERE {in_walk}", {"prefix": prefix}).fetchall()[0][0]
-    new = con.execute("SELECT count(*) FROM present WHERE path NOT IN (SELECT path FROM files)").fetchall()[0][0]
+    new = con.execute("SELECT count(*) FROM present ANTI JOIN files USING (path)").fetchall()[0][0]
     for name in ("walked", "listed", "present", "checked"):
         con.unregister(name)
     return _Plan(jobs, gone, int(stored + new - len(vanished) + found.bad_files))
@@ -611,9 +628,9 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
     """)
     # Another writer may have stored the same bytes since we looked: then they are unchanged.
     con.execute("""
-        UPDATE staged SET status = 'same'
-        WHERE status <> 'same' AND content_hash IS NOT NULL
-          AND content_hash = (SELECT f.content_hash FROM files f WHERE f.path = staged.path)
+        UPDATE staged SET status = 'same' FROM files f
+        WHERE f.path = staged.path AND staged.status <> 'same' AND staged.content_hash IS NOT NULL
+          AND staged.content_hash = f.content_hash
     """)
     con.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT unnest(?::VARCHAR[]) AS path", [plan.gone])
     con.execute("""
@@ -630,15 +647,16 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
     con.execute("""
         CREATE OR REPLACE TEMP TABLE contested AS
         SELECT c.* FROM candidates c
-        WHERE c.article_id IN (SELECT article_id FROM articles)
-           OR c.url IN (SELECT url FROM articles)
-           OR c.dedup_key IN (SELECT dedup_key FROM articles)
+        WHERE c.path IN (  -- joins, so the few candidates are hashed, not the store's articles
+                SELECT c.path FROM candidates c JOIN articles a ON a.article_id = c.article_id
+                UNION SELECT c.path FROM candidates c JOIN articles a ON a.url = c.url
+                UNION SELECT c.path FROM candidates c JOIN articles a ON a.dedup_key = c.dedup_key)
            OR c.article_id IN (SELECT article_id FROM candidates GROUP BY 1 HAVING count(*) > 1)
            OR c.url IN (SELECT url FROM candidates GROUP BY 1 HAVING count(*) > 1)
            OR c.dedup_key IN (SELECT dedup_key FROM candidates GROUP BY 1 HAVING count(*) > 1)
     """)
     contested = con.execute("SELECT path, article_id, url, dedup_key, known FROM contested ORDER BY path").fetchall()
-    known = _load_known(con)
+    known = _load_known(con) if contested else _Known({}, {}, {})  # it loads what meets them
     dropped = {p for (p,) in con.execute("SELECT path FROM dropped").fetchall()}
     decided: dict[str, tuple[str, str]] = {}  # path -> (status, article id)
     replaced: list[str] = []
@@ -696,10 +714,19 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         "path": pa.array(list(decided), pa.string()),
         "status": pa.array([s for s, _ in decided.values()], pa.string()),
         "article_id": pa.array([a for _, a in decided.values()], pa.string())}))
+    # the articles this run's files held before it (replaced, released or kept) ...
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE touched AS SELECT article_id FROM files
+        WHERE article_id IS NOT NULL
+          AND (path IN (SELECT path FROM staged) OR path IN (SELECT path FROM gone))
+    """)
     released = _write(con, glob, has, root_key, found, replaced)
     con.unregister("decided")
     if report.new or report.updated or released or orphans:
-        refresh_reactions(con, benchmarks)
+        # ... and those it wrote: only their reactions are recomputed
+        con.execute("INSERT INTO touched SELECT article_id FROM written "
+                    "UNION ALL SELECT article_id FROM replaced")
+        refresh_reactions(con, benchmarks, articles="touched")
 
 
 def _load_known(con: duckdb.DuckDBPyConnection) -> _Known:
@@ -754,36 +781,34 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
           AND path IN (SELECT path FROM staged WHERE status = 'ok')
     """)
     con.execute("""
-        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written)
-                                OR article_id IN (SELECT article_id FROM replaced);
+        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written);
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
     """)
+    if replaced:
+        con.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM replaced)")
     empty = con.execute("SELECT count(*) = 0 FROM mentions").fetchall()[0][0]
     if has["articles"]:
         staged_articles = f"read_parquet('{glob.format('articles')}')"
         staged_mentions = f"read_parquet('{glob.format('mentions')}')"
+        # each written article once: written holds one file per article, so DISTINCT ON (an
+        # aggregation of the texts, 7 s and most of the write memory at 100k posts) is kept for
+        # the case where it does not
+        once = con.execute("SELECT count(*) = count(DISTINCT article_id) FROM written").fetchall()[0][0]
         con.execute(f"""
             INSERT INTO articles
-            SELECT DISTINCT ON (s.article_id) s.article_id, title, published_at, categories, tags, url, source,
-                   digest, text, dedup_key, s.path, now()
-            FROM {staged_articles} s JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
-            INSERT INTO mentions
-            WITH m AS (
-                SELECT DISTINCT ON (w.article_id, m.symbol) w.article_id, m.path, m.symbol, m.how, m.name
-                FROM {staged_mentions} m JOIN written w ON w.path = m.path
-            )
-            SELECT m.article_id, m.symbol, m.how, m.name, a.published_at, a.title, a.source, a.categories,
-                   a.url, a.text,
-                   list(m.symbol) OVER (PARTITION BY m.article_id ORDER BY
-                       CASE m.how WHEN 'embed' THEN 0 WHEN 'link' THEN 1 ELSE 2 END, m.symbol
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-            FROM m JOIN {staged_articles} a ON a.path = m.path AND a.article_id = m.article_id
-            ORDER BY m.symbol, a.published_at;
+            SELECT {"" if once else "DISTINCT ON (s.article_id)"} s.article_id, title, published_at, categories,
+                   tags, url, source, digest, text, dedup_key, s.path, now()
+            FROM {staged_articles} s SEMI JOIN written w ON w.path = s.path AND w.article_id = s.article_id;
             INSERT INTO securities
             SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
             FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path
             WHERE symbol NOT IN (SELECT symbol FROM securities);
         """)
+        # the mentions of the files that wrote their article, in order, a bounded group at a time
+        con.execute(f"CREATE OR REPLACE TEMP TABLE unwritten AS "
+                    f"SELECT DISTINCT path FROM {staged_mentions} ANTI JOIN written USING (path)")
+        append_sorted(con, "mentions", staged_mentions, "path NOT IN (SELECT path FROM unwritten)",
+                      "article_id, symbol, how, name, published_at, title, source, categories, url, text, named")
     released = con.execute("""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
             SELECT count(*) FROM files f JOIN file_rows r USING (path)

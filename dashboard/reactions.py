@@ -19,14 +19,16 @@ Per (article, security), at the article's event session (day 0; see ``sessions``
 
 A measure whose window reaches past the stored prices is missing (NULL), never zero.
 Everything is computed in DuckDB with window functions and as-of joins (the t -> p step by a
-vectorized Python function called from the same SQL), cached in the ``reactions`` table, and
-recomputed whenever articles or prices change.
+vectorized Python function, once per event), cached in the ``daily_returns`` and
+``reactions`` tables, and recomputed for what changed: the articles added, edited or removed,
+and the securities whose prices changed (with every security measured against one of them).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -80,11 +82,13 @@ def _each_window(template: str, sep: str = ",\n       ") -> str:
     return sep.join(template.format(w=w, L=sessions_in(w)) for w in WINDOWS)
 
 
-# Daily returns of every priced security, beside its benchmark's over the same interval, and
-# the estimation window's market model and noise as of each row. The residuals' variance is
-# Syy (1 - r^2) / (n - 2); a security that is its own benchmark has none (sigma NULL, not 0).
+# Daily returns of the priced securities ({symbols}: a condition on their symbol), beside
+# their benchmark's over the same interval, and the estimation window's market model and noise
+# as of each row. The residuals' variance is Syy (1 - r^2) / (n - 2); a security that is its
+# own benchmark has none (sigma NULL, not 0). Each security's rows depend on its own prices
+# and its benchmark's only, so recomputing some securities leaves the others' as they were.
 DAILY = f"""
-DELETE FROM daily_returns;
+DELETE FROM daily_returns WHERE {{symbols}};
 INSERT INTO daily_returns BY NAME
 WITH px AS (
     SELECT p.symbol, p.date, p.adj_close, p.volume, b.benchmark,
@@ -93,9 +97,11 @@ WITH px AS (
     FROM prices p
     JOIN securities s USING (symbol)
     LEFT JOIN benchmarks b ON b.market = s.market
+    WHERE {{symbols}}
     WINDOW w AS (PARTITION BY p.symbol ORDER BY p.date)
 ),
-bench AS (SELECT symbol AS benchmark, date AS bdate, adj_close AS bclose FROM prices),
+bench AS (SELECT symbol AS benchmark, date AS bdate, adj_close AS bclose FROM prices
+          WHERE symbol IN (SELECT benchmark FROM benchmarks)),
 bench_end AS (SELECT benchmark, max(bdate) AS bmax FROM bench GROUP BY ALL),
 joined AS (
     SELECT px.*, CASE WHEN b.bdate >= px.date - INTERVAL {BENCHMARK_STALE_DAYS} DAY
@@ -125,7 +131,7 @@ SELECT * EXCLUDE (sd_ar, syy, ssr),
 FROM estimated
 """
 
-# Per day: the window measures that day 0 at that row would have.
+# Per day of the securities with events: the window measures that day 0 at that row would have.
 MEASURES = f"""
 CREATE OR REPLACE TEMP TABLE day_measures AS
 SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, n_est, sigma, sigma_mm,
@@ -135,18 +141,17 @@ SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, 
        lead(adj_close, 5) OVER w / lag(adj_close, 1) OVER w - 1 AS cr_0_p5,
        avg(volume) OVER v20 AS volume_avg20, count(volume) OVER v20 AS n_v20
 FROM daily_returns
+WHERE symbol IN (SELECT DISTINCT symbol FROM event_sessions)
 WINDOW w AS (PARTITION BY symbol ORDER BY i),
        {", ".join(f"w_{w} AS (PARTITION BY symbol ORDER BY i {_rows(*WINDOWS[w])})" for w in WINDOWS)},
        v20 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 """
 
-# Per (article, security): the CARs of its event session, then their t-statistics, then their
-# p-values (student_t_p: see _register_context).
-REACTIONS = f"""
-DELETE FROM reactions;
-INSERT INTO reactions BY NAME
+# Per event (a security's session that articles fall on): the CARs, then their t-statistics.
+EVENTS = f"""
+CREATE OR REPLACE TEMP TABLE reaction_events AS
 WITH cars AS (
-    SELECT e.article_id, e.symbol, e.session, d.benchmark,
+    SELECT d.symbol, d.date AS session, d.benchmark,
            d.ret AS day0_return,
            d.ar AS day0_abnormal,
            d.cr_m1_p1,
@@ -156,71 +161,269 @@ WITH cars AS (
                          + " THEN d.sret_{w} - {L} * d.alpha - d.beta * d.srm_{w} END AS car_{w}_mm")},
            CASE WHEN d.n_v20 = 20 AND d.volume_avg20 > 0 THEN d.volume / d.volume_avg20 END AS volume_ratio,
            d.sigma, d.sigma_mm, d.n_est
-    FROM event_sessions e
-    LEFT JOIN day_measures d ON d.symbol = e.symbol AND d.date = e.session
-),
-tstats AS (
-    SELECT *,
-           {_each_window("car_{w} / (sigma * sqrt({L})) AS t_car_{w}")},
-           {_each_window("car_{w}_mm / (sigma_mm * sqrt({L})) AS t_car_{w}_mm")}
-    FROM cars
+    FROM day_measures d
+    SEMI JOIN event_sessions e ON d.symbol = e.symbol AND d.date = e.session
 )
 SELECT *,
-       {_each_window("student_t_p(t_car_{w}, n_est - 1) AS p_car_{w}")},
-       {_each_window("student_t_p(t_car_{w}_mm, n_est - 2) AS p_car_{w}_mm")}
-FROM tstats
+       {_each_window("car_{w} / (sigma * sqrt({L})) AS t_car_{w}")},
+       {_each_window("car_{w}_mm / (sigma_mm * sqrt({L})) AS t_car_{w}_mm")}
+FROM cars
+"""
+
+# Per (article, security) pair in event_sessions: its event's measures and p-values (the
+# reaction_p table, see _event_p_values). {pairs} is a condition on the rows to replace.
+REACTIONS = """
+DELETE FROM reactions WHERE {pairs};
+INSERT INTO reactions BY NAME
+SELECT e.article_id, e.symbol, e.session, v.* EXCLUDE (symbol, session), p.* EXCLUDE (symbol, session)
+FROM event_sessions e
+LEFT JOIN reaction_events v ON v.symbol = e.symbol AND v.session = e.session
+LEFT JOIN reaction_p p ON p.symbol = e.symbol AND p.session = e.session
 """
 
 
+
+SERIES_MAX_DF = 1000  # beyond: scipy's stdtr (the average view's test over many events)
+_TINY = 1e-300
+
+
 def two_sided_p(t: Any, df: Any) -> np.ndarray:
-    """Two-sided p-values of t-statistics under Student's t with ``df`` degrees of freedom."""
-    from scipy.special import stdtr
+    """Two-sided p-values P(|T| >= |t|) of t-statistics under Student's t with ``df`` (whole)
+    degrees of freedom; NaN where ``df`` is not a whole number >= 1.
 
-    return 2 * stdtr(np.asarray(df, dtype=float), -np.abs(np.asarray(t, dtype=float)))
+    Whole degrees of freedom have a closed form, a finite series in cos^2 of atan(t / sqrt(df))
+    (Abramowitz & Stegun 26.7.3-4), used where p >= 0.01; below, where 1 - (that sum) would
+    lose relative precision, the incomplete beta I_x(df/2, 1/2) by its continued fraction.
+    Within 1e-12 (relative) of scipy's stdtr, and it spares every process that refreshes
+    reactions importing scipy.special (0.2 s of CPU, more than a small refresh itself).
+    """
+    t, nu = np.broadcast_arrays(np.abs(np.asarray(t, dtype=float)), np.asarray(df, dtype=float))
+    out = np.full(t.shape, np.nan)
+    whole = (nu >= 1) & (nu == np.floor(nu)) & ~np.isnan(t)
+    if (big := whole & (nu > SERIES_MAX_DF)).any():
+        from scipy.special import stdtr
+
+        out[big] = 2 * stdtr(nu[big], -t[big])
+    out[whole & ~big & np.isinf(t)] = 0.0
+    ok = whole & ~big & np.isfinite(t)
+    if not ok.any():
+        return out
+    tt, n = t[ok], nu[ok]
+    m, odd = np.floor(n / 2), n % 2 == 1
+    c2 = n / (n + tt * tt)  # cos^2, and sin, of atan(t / sqrt(n))
+    sin = tt / np.sqrt(n + tt * tt)
+    term, total = np.ones(tt.shape), np.where(m > 0, 1.0, 0.0)
+    for j in range(1, int(m.max())):
+        term = np.where(odd, term * (2 * j) / (2 * j + 1) * c2, term * (2 * j - 1) / (2 * j) * c2)
+        total += np.where(j < m, term, 0.0)
+    p = np.where(odd, 1 - 2 / np.pi * (np.arctan(tt / np.sqrt(n)) + sin * np.sqrt(c2) * total),
+                 1 - sin * total)
+    if (tail := p < 0.01).any():
+        p[tail] = _beta_half(n[tail] / 2, c2[tail])
+    out[ok] = np.clip(p, 0.0, 1.0)
+    return out
 
 
-def _student_t_p(t: pa.Array, df: pa.Array) -> pa.Array:
-    # DuckDB calls this per chunk of rows, nulls already left out (they give NULL).
-    p = two_sided_p(t.to_numpy(zero_copy_only=False), df.to_numpy(zero_copy_only=False))
-    return pa.array(p, pa.float64(), mask=np.isnan(p))
+def _beta_half(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The regularized incomplete beta I_x(a, 1/2) by its continued fraction (modified Lentz),
+    for x below (a + 1) / (a + 2.5), where it converges (p < 0.01 is well below)."""
+    b = 0.5
+    values, at = np.unique(a, return_inverse=True)
+    log_beta = np.array([math.lgamma(v + b) - math.lgamma(v) - math.lgamma(b) for v in values])[at]
+    front = np.exp(log_beta + a * np.log(x) + b * np.log1p(-x)) / a
+    c = np.ones_like(x)
+    d = 1 - (a + b) * x / (a + 1)
+    d = 1 / np.where(np.abs(d) < _TINY, _TINY, d)
+    h = d.copy()
+    done = np.zeros(x.shape, dtype=bool)  # a converged value is left alone: each is its own, whatever
+    for k in range(1, 1000):               # else is computed beside it
+        moved = h.copy()
+        for num in (k * (b - k) * x / ((a - 1 + 2 * k) * (a + 2 * k)),
+                    -(a + k) * (a + b + k) * x / ((a + 2 * k) * (a + 1 + 2 * k))):
+            d = 1 + num * d
+            d = 1 / np.where(np.abs(d) < _TINY, _TINY, d)
+            c = 1 + num / c
+            c = np.where(np.abs(c) < _TINY, _TINY, c)
+            step = d * c
+            moved *= step
+        h = np.where(done, h, moved)
+        done |= np.abs(step - 1) < 1e-15
+        if done.all():
+            break
+    return front * h
+
+
+def _event_p_values(con: duckdb.DuckDBPyConnection) -> None:
+    """Register ``reaction_p``: per event, the p-value of every window's t under both models
+    (Student's t with n_est - 1, market model n_est - 2, degrees of freedom), all in one
+    vectorized call."""
+    names = [(w, m) for m in MODELS for w in WINDOWS]
+    ev = con.sql(f"SELECT symbol, session, n_est, {', '.join(column(w, m, 't') for w, m in names)} "
+                 "FROM reaction_events").to_arrow_table()
+    n = ev.num_rows
+    t = np.concatenate([ev.column(column(w, m, "t")).to_numpy() for w, m in names]) if n else np.array([])
+    n_est = ev.column("n_est").to_numpy(zero_copy_only=False).astype(float)
+    df = np.concatenate([n_est - (1 if m == "market" else 2) for _, m in names]) if n else np.array([])
+    p = two_sided_p(t, df).reshape(len(names), n)
+    con.register("reaction_p", pa.table({
+        "symbol": ev.column("symbol"), "session": ev.column("session"),
+        **{column(w, m, "p"): pa.array(p[k], pa.float64(), mask=np.isnan(p[k]))
+           for k, (w, m) in enumerate(names)}}))
 
 
 def _register_context(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]) -> None:
     con.register("markets", markets_table())
     con.register("benchmarks", pa.table({"market": list(benchmarks), "benchmark": list(benchmarks.values())}))
-    con.create_function("student_t_p", _student_t_p, ["DOUBLE", "BIGINT"], "DOUBLE", type="arrow",
-                        side_effects=False)
 
 
 def _unregister_context(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("markets", "benchmarks"):
         con.unregister(name)
-    con.remove_function("student_t_p")
 
 
-# What the computation reads (table -> columns) and writes: on a PostgreSQL store it runs in
-# DuckDB over these rows (see store.local_duckdb), so both stores hold the same numbers.
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# What the computation reads (table -> columns, None: every column) and writes: on a
+# PostgreSQL store it runs in DuckDB over these rows (see store.local_duckdb), so both stores
+# hold the same numbers. A scoped refresh also reads the daily returns it keeps (and the
+# table of articles it was given), and writes back only the rows of its scope.
 REFRESH_READS: dict[str, list[str] | None] = {
     "prices": ["symbol", "date", "adj_close", "volume"], "securities": ["symbol", "market"],
-    "mentions": ["article_id", "symbol"], "articles": ["article_id", "published_at"],
+    "mentions": ["article_id", "symbol", "published_at"], "articles": ["article_id"],
     "calendar_sessions": None,
 }
 REFRESH_WRITES = ("calendar_sessions", "daily_returns", "reactions")
 
 
-def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None) -> None:
-    """Recompute the ``reactions`` cache from articles and prices (inside the caller's write)."""
-    with local_duckdb(con, REFRESH_READS, REFRESH_WRITES) as con:
+def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None, *,
+                      articles: Iterable[str] | str | None = None,
+                      symbols: Iterable[str] | None = None) -> None:
+    """Recompute the ``daily_returns`` and ``reactions`` caches (inside the caller's write).
+
+    With neither ``articles`` nor ``symbols``, everything. Otherwise only what they change:
+    ``articles``, the ids of articles added, edited or removed since the caches were last
+    brought up to date (or the name of a table with an ``article_id`` column holding them),
+    and ``symbols``, the securities whose prices changed. A benchmark's change reaches every
+    security measured against it; a security whose stored benchmark is not the one
+    ``benchmarks`` now gives it is recomputed too. The rows are those a full recompute gives.
+    """
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    if isinstance(articles, str) and not _TABLE_NAME.fullmatch(articles):
+        raise ValueError(f"articles={articles!r}: the name of a table with an article_id column, "
+                         "or a list of article ids")
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM prices)").fetchall()[0][0]:
+        con.execute("DELETE FROM daily_returns; DELETE FROM reactions")  # no prices: nothing to measure
+        return
+    scoped = not (articles is None and symbols is None)
+    reads = dict(REFRESH_READS)
+    if scoped:
+        reads["daily_returns"] = None  # the scope's benchmarks, and the returns it keeps
+        if isinstance(articles, str):
+            reads[articles] = ["article_id"]
+    # (table -> None: replaced whole; or the rows to replace, by column values: see below)
+    writes: dict[str, dict[str, list[str]] | None] = dict.fromkeys(REFRESH_WRITES)
+    with local_duckdb(con, reads, writes) as con:
         _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
         try:
-            build_event_sessions(con)
-            con.execute(DAILY)
-            con.execute(MEASURES)
-            con.execute(REACTIONS)
-            con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
-                        "DROP TABLE IF EXISTS security_sessions")
+            if not scoped:
+                _recompute(con, scoped=False)
+            else:
+                _scope(con, articles, symbols)
+                if _covers_everything(con):  # e.g. a first import of every security's prices
+                    _recompute(con, scoped=False)
+                else:
+                    scope_symbols = [s for (s,) in con.execute("SELECT symbol FROM reaction_symbols").fetchall()]
+                    scope_articles = [a for (a,) in con.execute(
+                        "SELECT article_id FROM reaction_articles").fetchall()]
+                    # what a scoped recompute replaces (on PostgreSQL, only these rows go back)
+                    writes["daily_returns"] = {"symbol": scope_symbols}
+                    writes["reactions"] = {"symbol": scope_symbols, "article_id": scope_articles}
+                    if scope_symbols or scope_articles:
+                        _recompute(con, scoped=True)
+                con.execute("DROP TABLE IF EXISTS reaction_symbols; DROP TABLE IF EXISTS reaction_articles")
         finally:
             _unregister_context(con)
+
+
+def _scope(con: duckdb.DuckDBPyConnection, articles: Iterable[str] | str | None,
+           symbols: Iterable[str] | None) -> None:
+    """Temp tables ``reaction_articles`` and ``reaction_symbols``: the articles whose pairs,
+    and the securities whose returns and pairs, are to be recomputed."""
+    if isinstance(articles, str):
+        if not _TABLE_NAME.fullmatch(articles):
+            raise ValueError(f"articles={articles!r}: the name of a table with an article_id column, "
+                             "or a list of article ids")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE reaction_articles AS "
+                    f"SELECT DISTINCT article_id FROM {articles} WHERE article_id IS NOT NULL")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE reaction_articles AS "
+                    "SELECT DISTINCT unnest(?::VARCHAR[]) AS article_id", [sorted(set(articles or ()))])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE reaction_symbols AS
+        WITH given AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS symbol)
+        SELECT symbol FROM given
+        UNION  -- measured against a benchmark whose prices changed
+        SELECT s.symbol FROM securities s JOIN benchmarks b ON b.market = s.market
+        WHERE b.benchmark IN (SELECT symbol FROM given)
+        UNION  -- measured against another benchmark than the one it has now
+        SELECT d.symbol FROM (SELECT DISTINCT symbol, benchmark FROM daily_returns) d
+        LEFT JOIN securities s USING (symbol) LEFT JOIN benchmarks b ON b.market = s.market
+        WHERE d.benchmark IS DISTINCT FROM b.benchmark
+    """, [sorted(set(symbols or ()))])
+
+
+def _covers_everything(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the scope takes in every priced security, or every article: then a full
+    recompute does the same work without testing each row against the scope."""
+    return bool(con.execute("""
+        SELECT NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT symbol FROM prices) p
+                           WHERE symbol NOT IN (SELECT symbol FROM reaction_symbols))
+            OR ((SELECT count(*) FROM reaction_articles) >= (SELECT count(*) FROM articles)
+                AND NOT EXISTS (SELECT 1 FROM articles ANTI JOIN reaction_articles USING (article_id)))
+    """).fetchall()[0][0])
+
+
+LITERAL_SYMBOLS_MAX = 500  # up to this many, the scope's symbols are written into the SQL
+NO_SYMBOLS = "(SELECT NULL::VARCHAR WHERE FALSE)"
+
+
+def _symbols_in(con: duckdb.DuckDBPyConnection) -> str:
+    """The scope's symbols as SQL after IN: literals when few (zone maps then skip the row
+    groups of other securities in mentions, clustered by symbol), else a subquery."""
+    symbols = [s for (s,) in con.execute(
+        f"SELECT symbol FROM reaction_symbols ORDER BY 1 LIMIT {LITERAL_SYMBOLS_MAX + 1}").fetchall()]
+    if len(symbols) > LITERAL_SYMBOLS_MAX:
+        return "(SELECT symbol FROM reaction_symbols)"
+    if not symbols:  # (not "(NULL)": NOT IN that is never true)
+        return NO_SYMBOLS
+    return "(" + ", ".join("'" + s.replace("'", "''") + "'" for s in symbols) + ")"
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, symbols_in: str) -> str:
+    """The pairs a scoped refresh replaces: of a security or an article in its scope."""
+    parts = [f"symbol IN {symbols_in}"] if symbols_in != NO_SYMBOLS else []
+    if con.execute("SELECT EXISTS (SELECT 1 FROM reaction_articles)").fetchall()[0][0]:
+        parts.append("article_id IN (SELECT article_id FROM reaction_articles)")
+    return " OR ".join(parts) or "FALSE"
+
+
+def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
+    """Replace every security's daily returns and every pair's reaction, or (``scoped``) those
+    of the securities in ``reaction_symbols`` and of the pairs naming them or an article in
+    ``reaction_articles``."""
+    symbols_in = _symbols_in(con) if scoped else ""
+    build_event_sessions(con, (symbols_in, "reaction_articles") if scoped else None)
+    con.execute(DAILY.format(symbols=f"symbol IN {symbols_in}" if scoped else "TRUE"))
+    con.execute(MEASURES)
+    con.execute(EVENTS)
+    _event_p_values(con)
+    try:
+        con.execute(REACTIONS.format(pairs=_pairs(con, symbols_in) if scoped else "TRUE"))
+    finally:
+        con.unregister("reaction_p")
+    con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
+                "DROP TABLE IF EXISTS security_sessions; DROP TABLE IF EXISTS reaction_events")
 
 
 # --- reading ---------------------------------------------------------------------------

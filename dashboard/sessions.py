@@ -70,12 +70,13 @@ def markets_table() -> pa.Table:
 
 # The sessions each priced security could react in: its own price rows (closing at the
 # calendar's close for that day, or the market's regular close), and the calendar's
-# sessions outside the span its prices cover. Needs `markets` and `calendar_sessions`.
+# sessions outside the span its prices cover. Needs `markets`, `calendar_sessions` and
+# `event_pairs` (only the securities those pairs name are built).
 SECURITY_SESSIONS = """
 CREATE OR REPLACE TEMP TABLE security_sessions AS
 WITH priced AS (
     SELECT p.symbol, min(p.date) AS lo, max(p.date) AS hi
-    FROM prices p GROUP BY p.symbol
+    FROM prices p WHERE p.symbol IN (SELECT symbol FROM event_pairs) GROUP BY p.symbol
 ),
 sec AS (
     SELECT s.symbol, m.tz, m.calendar, m.close_local, priced.lo, priced.hi
@@ -92,6 +93,24 @@ FROM sec JOIN calendar_sessions c ON c.calendar = sec.calendar
 WHERE c.session < sec.lo OR c.session > sec.hi
 """
 
+# The (article, priced security) pairs to place: all, or those naming a security in
+# {symbols} (a list of literals, which mentions' zone maps can use, or a subquery) or being an
+# article in the table {articles}, each pair once.
+EVENT_PAIRS = """
+CREATE OR REPLACE TEMP TABLE event_pairs AS
+SELECT article_id, symbol, published_at FROM mentions
+WHERE symbol IN (SELECT symbol FROM prices)
+"""
+SCOPED_PAIRS = """
+CREATE OR REPLACE TEMP TABLE event_pairs AS
+SELECT article_id, symbol, published_at FROM mentions
+WHERE symbol IN {symbols} AND symbol IN (SELECT symbol FROM prices)
+UNION ALL
+SELECT article_id, symbol, published_at FROM mentions
+WHERE article_id IN (SELECT article_id FROM {articles}) AND symbol NOT IN {symbols}
+  AND symbol IN (SELECT symbol FROM prices)
+"""
+
 # Each (article, security) pair's event session: the first session closing after it. An
 # article dated outside the supported range (a store from before such dates were refused)
 # has none, rather than the first session of the calendar.
@@ -99,29 +118,33 @@ EVENT_SESSIONS = """
 CREATE OR REPLACE TEMP TABLE event_sessions AS
 SELECT e.article_id, e.symbol, e.published_at,
        CASE WHEN e.published_at >= $earliest AND e.published_at < $latest THEN s.session END AS session
-FROM (
-    SELECT m.article_id, m.symbol, a.published_at
-    FROM mentions m JOIN articles a USING (article_id)
-    WHERE m.symbol IN (SELECT DISTINCT symbol FROM security_sessions)
-) e
+FROM (SELECT * FROM event_pairs WHERE symbol IN (SELECT DISTINCT symbol FROM security_sessions)) e
 ASOF LEFT JOIN security_sessions s ON e.symbol = s.symbol AND e.published_at < s.close_utc
 """
 
 
-def build_event_sessions(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp tables ``security_sessions`` and ``event_sessions`` for the priced securities."""
+def build_event_sessions(con: duckdb.DuckDBPyConnection, scope: tuple[str, str] | None = None) -> None:
+    """Temp tables ``security_sessions`` and ``event_sessions`` for the priced securities:
+    every article naming one, or (``scope``: the symbols, as a parenthesized SQL list or
+    subquery, and the name of a table of article ids) only the pairs naming one of those
+    securities or being one of those articles.
+
+    The calendars are made to cover the pairs' articles (with a margin either side), which
+    is all an article's first session depends on: a scoped build places its pairs exactly as
+    a full one does."""
     bounds = {"earliest": EARLIEST_PUBLISHED, "latest": LATEST_PUBLISHED}
+    con.execute(EVENT_PAIRS if scope is None else SCOPED_PAIRS.format(symbols=scope[0], articles=scope[1]))
     span = con.execute("""
-        SELECT min(published_at)::DATE, max(published_at)::DATE FROM articles
-        WHERE article_id IN (SELECT article_id FROM mentions WHERE symbol IN (SELECT symbol FROM prices))
-          AND published_at >= $earliest AND published_at < $latest
+        SELECT min(published_at)::DATE, max(published_at)::DATE FROM event_pairs
+        WHERE published_at >= $earliest AND published_at < $latest
     """, bounds).fetchall()[0]
     calendars = {
         cal for (cal,) in con.execute(
-            "SELECT DISTINCT m.calendar FROM securities s JOIN markets m ON m.market = coalesce(s.market, 'US') "
-            "WHERE s.symbol IN (SELECT DISTINCT symbol FROM prices)").fetchall()
+            "SELECT DISTINCT m.calendar FROM securities s JOIN markets m ON m.market = coalesce(s.market, "
+            "'US') WHERE s.symbol IN (SELECT DISTINCT symbol FROM event_pairs)").fetchall()
     } if span[0] is not None else set()
     if calendars:
         ensure_calendars(con, calendars, span[0] - timedelta(days=10), span[1] + timedelta(days=40))
     con.execute(SECURITY_SESSIONS)
     con.execute(EVENT_SESSIONS, bounds)
+    con.execute("DROP TABLE event_pairs")

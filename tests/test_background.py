@@ -52,7 +52,20 @@ def test_the_fetch_reports_why_prices_are_missing(tmp_path: Path) -> None:
     status = background.run(settings(db, posts, fetch=True), posts, fetch=True)
     assert status.phase == "done"
     failures = status.fetched.failures
-    assert failures["3690.HK"].kind == "network"  # the stand-in yfinance: no network
+    assert failures["3690.HK"].kind == "network"  # the stand-ins for akshare and yfinance: no network
+    # Hong Kong asks eastmoney first, then Yahoo (price_sources' default), and says why each failed
+    assert "eastmoney" in failures["3690.HK"].reason and "Yahoo" in failures["3690.HK"].reason
+
+
+def test_the_fetch_asks_the_sources_dashboard_toml_names(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    posts = need_shared("posts", "seeds")
+    (tmp_path / "dashboard.toml").write_text('[price_sources]\nHK = ["yfinance"]\n', encoding="utf-8")
+    chosen = load_settings({"DASHBOARD_DB": str(db), "DASHBOARD_POSTS": str(posts),
+                            "DASHBOARD_CONFIG": str(tmp_path / "dashboard.toml")})
+    status = background.run(chosen, posts, fetch=True)
+    reason = status.fetched.failures["3690.HK"].reason
+    assert "Yahoo" in reason and "eastmoney" not in reason
 
 
 def test_failures_come_back_as_sentences(tmp_path: Path) -> None:

@@ -181,3 +181,73 @@ def test_an_unread_snapshot_is_let_go(new_store: Any, backend: str, monkeypatch:
             assert snap.query("SELECT count(*) AS n FROM articles")["n"][0] == 0
     finally:
         view.close()
+
+
+OTHER_WRITER = """
+import sys
+from dashboard.store import open_store
+with open_store(sys.argv[1]).write() as con:
+    con.execute("INSERT INTO securities (symbol) VALUES ('C')")
+"""
+
+
+def test_the_read_view_refreshed_after_another_process_wrote_shows_it_at_once(store: Any) -> None:
+    """After the app's own ingest or fetch (done by its background child, another process), the
+    page asks its read view for the latest state: it has it at once, not a poll period later."""
+    import subprocess
+    import sys
+
+    from dashboard.store import read_view
+    from tests.conftest import ROOT
+
+    with store.write() as con:
+        con.execute("INSERT INTO securities (symbol) VALUES ('A')")
+    view = read_view(store)
+    try:
+        if store.kind == "postgres":  # it would otherwise look the generation up again within a second
+            view.poll = 3600.0
+        with view.reading() as snap:
+            first = snap.generation
+        done = subprocess.run([sys.executable, "-c", OTHER_WRITER, target_of(store)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        snap = view.refresh()
+        assert snap.generation != first
+        with view.reading() as snap:
+            assert list(snap.query("SELECT symbol FROM securities ORDER BY 1")["symbol"]) == ["A", "C"]
+    finally:
+        view.close()
+
+
+def test_duckdb_only_sql_gives_the_same_rows_on_both(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the modules write in DuckDB's SQL and the adapter rewrites for PostgreSQL: SEMI and
+    ANTI JOIN ... USING, ``* EXCLUDE`` of a store table and of a registered one (small: inline
+    arrays, large: a temporary table), regexp_extract."""
+    import dashboard.store.postgres as pg
+
+    with store.write() as con:
+        con.execute("INSERT INTO securities (symbol, market) VALUES ('A', 'HK'), ('B', 'US'), ('C', NULL)")
+        con.execute("INSERT INTO files (path, status) VALUES ('/p/x/a.md', 'ok'), ('/p/b.md', 'ok')")
+    for inline_max in (1000, 1):  # a registered table inline, then as a temporary table
+        monkeypatch.setattr(pg, "INLINE_MAX", inline_max)
+        with store.read() as con:
+            con.register("present", pa.table({"path": ["/p/x/a.md", "/p/c.md", "/p/d.md"],
+                                              "k": [1, 2, 3], "symbol": ["A", "Z", "B"]}))
+            assert con.execute("SELECT path FROM present ANTI JOIN files USING (path) ORDER BY 1"
+                               ).fetchall() == [("/p/c.md",), ("/p/d.md",)]
+            assert con.execute("SELECT p.path FROM present p SEMI JOIN securities USING (symbol) ORDER BY 1"
+                               ).fetchall() == [("/p/d.md",), ("/p/x/a.md",)]
+            assert con.execute("SELECT count(*) FROM (SELECT symbol FROM securities) s "
+                               "ANTI JOIN present USING (symbol)").fetchall() == [(1,)]
+            assert con.execute("SELECT * EXCLUDE (k) FROM present ORDER BY path").fetchall() == [
+                ("/p/c.md", "Z"), ("/p/d.md", "B"), ("/p/x/a.md", "A")]
+            assert con.execute("SELECT p.* EXCLUDE (path, k), s.market FROM present p "
+                               "JOIN securities s USING (symbol) ORDER BY 1").fetchall() == [
+                ("A", "HK"), ("B", "US")]
+            con.unregister("present")
+    with store.read() as con:
+        assert con.execute("SELECT * EXCLUDE (name, name_en, kind, code, canonical) FROM securities "
+                           "ORDER BY symbol").fetchall() == [("A", "HK"), ("B", "US"), ("C", None)]
+        assert con.execute("SELECT regexp_extract(path, '[^/]*$'), regexp_extract(path, '/(x)/', 1), "
+                           "regexp_extract(path, 'zz') FROM files ORDER BY path").fetchall() == [
+            ("b.md", "", ""), ("a.md", "x", "")]

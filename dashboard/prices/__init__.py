@@ -103,16 +103,19 @@ def drop_impossible(frame: pd.DataFrame, symbol: str) -> tuple[pd.DataFrame, str
 from dashboard.prices.cache import (  # noqa: E402 - the cache builds on the interface above
     Coverage,
     FetchReport,
+    PriceWrite,
     coverage,
     coverage_report,
     default_spans,
     ensure_securities,
     extend_coverage,
     import_csv,
+    import_csvs,
     missing_range,
     record_failure,
     stored_prices,
     update_prices,
+    write_many_prices,
     write_prices,
 )
 from dashboard.prices.csvfiles import CsvFolderSource, PriceFileError, read_price_csv  # noqa: E402
@@ -128,8 +131,9 @@ from dashboard.prices.yahoo import YFinanceSource, classify  # noqa: E402
 __all__ = [
     "COLUMNS", "EARLIEST_PRICE", "SOURCE_NAMES", "AkshareSource", "Coverage", "CsvFolderSource",
     "FailureKind", "FallbackSource", "FetchReport", "FetchResult", "PriceFailure", "PriceFileError",
-    "PriceSource", "YFinanceSource", "akshare_available", "classify", "configured_source", "coverage",
-    "coverage_report", "default_spans", "drop_impossible", "ensure_securities", "extend_coverage",
-    "import_csv", "impossible_rows", "make_source", "missing_range", "normalize", "read_price_csv",
-    "record_failure", "stored_prices", "update_prices", "write_prices",
+    "PriceSource", "PriceWrite", "YFinanceSource", "akshare_available", "classify", "configured_source",
+    "coverage", "coverage_report", "default_spans", "drop_impossible", "ensure_securities",
+    "extend_coverage", "import_csv", "import_csvs", "impossible_rows", "make_source", "missing_range",
+    "normalize", "read_price_csv", "record_failure", "stored_prices", "update_prices",
+    "write_many_prices", "write_prices",
 ]

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from dashboard.markets import info_for
 from dashboard.names import name_securities
-from dashboard.prices import COLUMNS, PriceFailure, PriceSource, drop_impossible
+from dashboard.prices import COLUMNS, FetchResult, PriceFailure, PriceSource, drop_impossible
 from dashboard.prices.csvfiles import PriceFileError, read_price_csv
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import parse_symbol
@@ -33,37 +33,96 @@ class FetchReport:
 
 def ensure_securities(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> None:
     """Give price-only symbols (benchmarks, imports) a row in securities, and a name."""
-    rows = []
-    for s in symbols:
-        sec = parse_symbol(s)
-        rows.append((s, sec.code if sec else s, sec.canonical if sec else s,
-                     sec.market if sec else None, sec.kind if sec else None))
-    if rows:
-        con.executemany(
-            "INSERT INTO securities SELECT ?, ?, ?, ?, ?, NULL, NULL "
-            "WHERE NOT EXISTS (SELECT 1 FROM securities WHERE symbol = ?)",
-            [(*r, r[0]) for r in rows],
-        )
-        name_securities(con, list(symbols))
+    symbols = list(dict.fromkeys(symbols))
+    if not symbols:
+        return
+    parsed = [parse_symbol(s) for s in symbols]
+    con.register("priced_securities", pa.table({
+        "symbol": pa.array(symbols, pa.string()),
+        "code": pa.array([sec.code if sec else s for s, sec in zip(symbols, parsed, strict=True)]),
+        "canonical": pa.array([sec.canonical if sec else s for s, sec in zip(symbols, parsed, strict=True)]),
+        "market": pa.array([sec.market if sec else None for sec in parsed], pa.string()),
+        "kind": pa.array([sec.kind if sec else None for sec in parsed], pa.string())}))
+    con.execute("INSERT INTO securities SELECT symbol, code, canonical, market, kind, NULL, NULL "
+                "FROM priced_securities WHERE symbol NOT IN (SELECT symbol FROM securities)")
+    con.unregister("priced_securities")
+    name_securities(con, symbols)
+
+
+@dataclass(frozen=True)
+class PriceWrite:
+    """One answer to store: a symbol's rows, where they came from, the span they answer for."""
+
+    symbol: str
+    frame: pd.DataFrame
+    source: str
+    covered: tuple[date, date]
 
 
 def write_prices(con: duckdb.DuckDBPyConnection, symbol: str, frame: pd.DataFrame, source: str,
                  covered: tuple[date, date]) -> int:
-    """Replace the symbol's rows for the dates given; extend its coverage; clear its failure."""
-    if frame.empty:
-        return 0
-    table = pa.table({
-        "symbol": [symbol] * len(frame),
-        "date": list(frame.index),
-        **{c: frame[c].to_numpy() for c in COLUMNS},
-    })
-    con.register("new_prices", table)
-    con.execute("DELETE FROM prices WHERE symbol = ? AND date IN (SELECT date FROM new_prices)", [symbol])
-    con.execute("INSERT INTO prices SELECT symbol, date, open, high, low, close, adj_close, volume, "
-                "?, now() FROM new_prices", [source])
+    """Replace the symbol's rows for the dates given; extend its coverage; clear its failure.
+    (The caller refreshes the reactions: ``refresh_reactions(con, symbols=[symbol])``.)"""
+    return write_many_prices(con, [PriceWrite(symbol, frame, source, covered)])[0][0]
+
+
+def _dates(index: pd.Index) -> pa.Array:
+    days = pa.array(list(index))
+    return days if pa.types.is_date32(days.type) else days.cast(pa.date32(), safe=False)
+
+
+def write_many_prices(con: duckdb.DuckDBPyConnection,
+                      writes: Sequence[PriceWrite]) -> tuple[list[int], list[str]]:
+    """``write_prices`` for each write, in a few statements: a later write of the same symbol
+    and date replaces an earlier one. Returns the rows each wrote, and the symbols whose rows
+    that reactions are measured on changed (a new date, another adjusted close or volume):
+    the others need no reaction refresh."""
+    rows = [len(w.frame) for w in writes]
+    parts = [w for w in writes if not w.frame.empty]
+    if not parts:
+        return rows, []
+    con.register("new_prices", pa.concat_tables([pa.table({
+        "k": pa.array([k] * len(w.frame), pa.int64()),
+        "symbol": pa.array([w.symbol] * len(w.frame), pa.string()),
+        "date": _dates(w.frame.index),
+        **{c: pa.array(w.frame[c].to_numpy(), pa.float64()) for c in COLUMNS},
+        "source": pa.array([w.source] * len(w.frame), pa.string()),
+    }) for k, w in enumerate(parts)]))
+    con.register("new_coverage", pa.table({
+        "k": pa.array(range(len(parts)), pa.int64()),
+        "symbol": pa.array([w.symbol for w in parts], pa.string()),
+        "start_date": pa.array([w.covered[0] for w in parts], pa.date32()),
+        "end_date": pa.array([w.covered[1] for w in parts], pa.date32()),
+        "source": pa.array([w.source for w in parts], pa.string())}))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE incoming_prices AS
+        SELECT * EXCLUDE (k) FROM new_prices
+        QUALIFY row_number() OVER (PARTITION BY symbol, date ORDER BY k DESC) = 1
+    """)
+    changed = [s for (s,) in con.execute("""
+        SELECT DISTINCT n.symbol FROM incoming_prices n
+        LEFT JOIN prices p ON p.symbol = n.symbol AND p.date = n.date
+        WHERE p.date IS NULL OR p.adj_close IS DISTINCT FROM n.adj_close OR p.volume IS DISTINCT FROM n.volume
+        ORDER BY 1
+    """).fetchall()]
+    con.execute("""
+        DELETE FROM prices p USING incoming_prices n WHERE p.symbol = n.symbol AND p.date = n.date;
+        INSERT INTO prices SELECT symbol, date, open, high, low, close, adj_close, volume, source, now()
+        FROM incoming_prices;
+        CREATE OR REPLACE TEMP TABLE incoming_coverage AS
+        SELECT symbol, min(start_date) AS start_date, max(end_date) AS end_date, arg_max(source, k) AS source
+        FROM new_coverage GROUP BY symbol;
+        INSERT INTO price_coverage SELECT symbol, start_date, end_date, source, now() FROM incoming_coverage
+        WHERE symbol NOT IN (SELECT symbol FROM price_coverage);
+        UPDATE price_coverage c SET start_date = least(c.start_date, n.start_date),
+               end_date = greatest(c.end_date, n.end_date), source = n.source, updated_at = now()
+        FROM incoming_coverage n WHERE c.symbol = n.symbol;
+        DELETE FROM price_failures WHERE symbol IN (SELECT symbol FROM incoming_coverage);
+        DROP TABLE incoming_prices; DROP TABLE incoming_coverage;
+    """)
     con.unregister("new_prices")
-    extend_coverage(con, symbol, covered, source)
-    return len(frame)
+    con.unregister("new_coverage")
+    return rows, changed
 
 
 def extend_coverage(con: duckdb.DuckDBPyConnection, symbol: str, covered: tuple[date, date],
@@ -151,8 +210,9 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
                   progress: Callable[[int, int], None] | None = None) -> FetchReport:
     """Bring the store's prices up to ``spans`` (symbol -> [start, end]), asking only for gaps.
 
-    The network is asked outside any store transaction; each batch's answer is written in
-    one transaction of its own, so a failure never touches rows already stored.
+    The network is asked outside any store transaction, every batch first; then all the
+    answers are written in one transaction with one reaction refresh (for the securities
+    whose prices changed). A failure never touches rows already stored.
     """
     today = today or date.today()
     now = datetime.now(UTC)
@@ -176,47 +236,92 @@ def update_prices(store: Store, source: PriceSource, spans: dict[str, tuple[date
             report.skipped[symbol] = failed[0]
             continue
         wanted[symbol] = gap
+    answers: list[tuple[list[str], date, date, FetchResult]] = []
     done = 0
-    for batch, start, end in _batches(wanted, batch_size):
-        report.requested += batch
-        answer = source.fetch(batch, start, end)
-        with store.write() as con:
-            ensure_securities(con, batch)
+    try:
+        for batch, start, end in _batches(wanted, batch_size):
+            report.requested += batch
+            answers.append((batch, start, end, source.fetch(batch, start, end)))
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(wanted))
+    finally:  # what was fetched is kept, even when a later batch raised
+        if answers:
+            _store_answers(store, source.name, answers, have, wanted, report, benchmarks)
+    return report
+
+
+def _store_answers(store: Store, source_name: str, answers: list[tuple[list[str], date, date, FetchResult]],
+                   have: dict[str, Coverage], wanted: dict[str, tuple[date, date]], report: FetchReport,
+                   benchmarks: dict[str, str] | None) -> None:
+    """Write every batch's answer in one transaction, with one reaction refresh for the
+    securities whose prices changed."""
+    with store.write() as con:
+        ensure_securities(con, [s for batch, _, _, _ in answers for s in batch])
+        writes = []
+        for _, start, end, answer in answers:
             for symbol, frame in answer.frames.items():
                 frame, dropped = drop_impossible(frame, symbol)
                 if dropped:
                     report.warnings.append(dropped)
-                answered_by = answer.sources.get(symbol, source.name)  # a fallback's member
+                answered_by = answer.sources.get(symbol, source_name)  # a fallback's member
                 report.sources[symbol] = answered_by
-                report.stored[symbol] = write_prices(con, symbol, frame, answered_by, (start, end))
+                writes.append(PriceWrite(symbol, frame, answered_by, (start, end)))
+        rows, changed = write_many_prices(con, writes)
+        report.stored.update((w.symbol, n) for w, n in zip(writes, rows, strict=True))
+        for _, start, end, answer in answers:
             for symbol, failure in answer.failures.items():
                 if failure.kind == "no_data" and symbol in have and _no_sessions(symbol, *wanted[symbol]):
                     # nothing to price: the gap was a weekend or holiday, not a failure
-                    extend_coverage(con, symbol, wanted[symbol], source.name)
+                    extend_coverage(con, symbol, wanted[symbol], source_name)
                     report.cached.append(symbol)
                     continue
                 report.failures[symbol] = failure
                 record_failure(con, failure, start, end)
-            if answer.frames:
-                refresh_reactions(con, benchmarks)
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(wanted))
-    return report
+        if changed:
+            refresh_reactions(con, benchmarks, symbols=changed)
+
+
+def import_csvs(store: Store, files: Sequence[str | Path], symbol: str | None = None,
+                benchmarks: dict[str, str] | None = None
+                ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    """Import yfinance CSV exports in one transaction with one reaction refresh. Each file is
+    all or nothing: one that cannot be read is refused whole, with the reason, and the others
+    import. ``symbol`` names the symbol of every file (for one whose name does not say it).
+
+    Returns the imported files as (file, symbol, rows) and the refused ones as (file, message),
+    each in the order given. Re-importing the same files changes nothing.
+    """
+    read: list[tuple[str, str, pd.DataFrame]] = []
+    failed: list[tuple[str, str]] = []
+    for path in files:  # read every file before the write, so the store is held only briefly
+        try:
+            sym, frame = read_price_csv(path, symbol)
+            if frame.empty:
+                raise PriceFileError(f"{path}: has no price rows")
+        except PriceFileError as e:
+            failed.append((str(path), str(e)))
+            continue
+        read.append((str(path), sym, frame))
+    if not read:
+        return [], failed
+    with store.write() as con:
+        ensure_securities(con, [sym for _, sym, _ in read])
+        rows, changed = write_many_prices(con, [
+            PriceWrite(sym, frame, f"csv:{Path(path).name}", (frame.index.min(), frame.index.max()))
+            for path, sym, frame in read])
+        if changed:
+            refresh_reactions(con, benchmarks, symbols=changed)
+    return [(path, sym, n) for (path, sym, _), n in zip(read, rows, strict=True)], failed
 
 
 def import_csv(store: Store, path: str | Path, symbol: str | None = None,
                benchmarks: dict[str, str] | None = None) -> tuple[str, int]:
     """Import one CSV export; all or nothing; re-importing the same file changes nothing."""
-    symbol, frame = read_price_csv(path, symbol)
-    if frame.empty:
-        raise PriceFileError(f"{path}: has no price rows")
-    span = (frame.index.min(), frame.index.max())
-    with store.write() as con:
-        ensure_securities(con, [symbol])
-        rows = write_prices(con, symbol, frame, f"csv:{Path(path).name}", span)
-        refresh_reactions(con, benchmarks)
-    return symbol, rows
+    imported, failed = import_csvs(store, [path], symbol, benchmarks)
+    if failed:
+        raise PriceFileError(failed[0][1])
+    return imported[0][1], imported[0][2]
 
 
 def stored_prices(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None = None,

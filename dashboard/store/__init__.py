@@ -47,12 +47,14 @@ def read_view(store: Any) -> Any:
 
 @contextmanager
 def local_duckdb(con: Any, reads: Mapping[str, Sequence[str] | None],
-                 writes: Sequence[str]) -> Iterator[Any]:
+                 writes: Sequence[str] | Mapping[str, Mapping[str, Sequence[Any]] | None]) -> Iterator[Any]:
     """A DuckDB connection for a step written in DuckDB's own SQL (as-of joins, Python
     functions): the connection itself on a DuckDB store; on PostgreSQL an in-memory DuckDB
     holding the ``reads`` tables (only the columns named), whose ``writes`` tables replace
-    the store's when the block succeeds, in the same transaction. The numbers are DuckDB's
-    either way."""
+    the store's when the block succeeds, in the same transaction. ``writes`` may map a table
+    to the rows it replaces, ``{column: values}`` (rows where some column has one of its
+    values), which the block may fill in as it learns them; None (or a plain list of
+    tables): the whole table. The numbers are DuckDB's either way."""
     if getattr(con, "kind", None) != "postgres":
         yield con
         return

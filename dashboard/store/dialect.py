@@ -2,14 +2,15 @@
 
 The modules keep one body of queries, written for DuckDB. sqlglot (a well-kept SQL
 transpiler) turns each statement into PostgreSQL: types, casts, ``list()`` aggregates,
-``strftime`` formats, integer division, NULL ordering, ``SEMI JOIN``. The few constructs it
+``strftime`` formats, integer division, NULL ordering, ``SEMI JOIN`` and ``ANTI JOIN``. The few constructs it
 leaves alone are rewritten here, on its syntax tree:
 
 * parameters: DuckDB's ``?`` and ``$name`` become PostgreSQL's ``$1 ... $n``;
 * ``GROUP BY ALL`` lists the columns it means; ``len`` of a list is ``cardinality``;
   ``first`` over a window is ``first_value``; ``arg_min``, ``list_intersect`` and ``hash``
   get their PostgreSQL equivalents;
-* ``CREATE OR REPLACE TEMP TABLE`` drops and creates;
+* ``CREATE OR REPLACE TEMP TABLE`` drops and creates; ``SEMI``/``ANTI JOIN ... USING`` joins ON;
+* ``* EXCLUDE (...)`` of a store table or a registered one lists the other columns;
 * ``read_parquet('glob')`` and tables registered from Arrow become temporary tables (loaded
   by COPY, see ``postgres``), or, when small, an ``unnest`` of array parameters.
 
@@ -101,6 +102,8 @@ _ARG_MAX = sqlglot.parse_one(
     "(ARRAY_AGG(__a ORDER BY __b DESC, __a) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]",
     read="postgres")
 _CONTAINS = sqlglot.parse_one("(STRPOS(__a, __b) > 0)", read="postgres")
+_REGEXP_EXTRACT = sqlglot.parse_one("COALESCE((REGEXP_MATCH(__a, '(' || __b || ')'))[__n], '')",
+                                     read="postgres")
 _HASH = sqlglot.parse_one("(HASHTEXT(__a)::BIGINT & 2147483647)", read="postgres")
 _FINITE = sqlglot.parse_one("(__a NOT IN (CAST('NaN' AS FLOAT8), CAST('Infinity' AS FLOAT8), "
                             "CAST('-Infinity' AS FLOAT8)))", read="postgres")
@@ -161,6 +164,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Bracket) and not isinstance(node.this, (exp.Column, exp.Paren, exp.Identifier)):
         node.set("this", exp.Paren(this=node.this))  # PostgreSQL subscripts only a name or (expression)
         return node
+    if isinstance(node, exp.RegexpExtract):  # DuckDB: the match (or a group of it), '' when none
+        group = node.args.get("group")
+        if group is not None and not (isinstance(group, exp.Literal) and not group.is_string):
+            raise UntranslatableSql("regexp_extract with a group that is not a number")
+        return _fill(_REGEXP_EXTRACT, a=node.this, b=node.expression,
+                     n=exp.Literal.number(int(group.this if group is not None else 0)))  # (0-based here)
     if isinstance(node, exp.Contains):
         return _fill(_CONTAINS, a=node.this, b=node.expression)
     if isinstance(node, exp.IsNan):
@@ -185,6 +194,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         out = _fill(_INTERSECT, a=node.expressions[0], b=node.expressions[1])
         out.meta["intersect"] = (node.expressions[0], node.expressions[1])
         return out
+    if isinstance(node, exp.Join) and node.kind in ("SEMI", "ANTI") and node.args.get("using"):
+        return _using_as_on(node)
     if isinstance(node, exp.Group) and node.args.get("all"):
         select = node.parent
         if not isinstance(select, exp.Select):
@@ -193,6 +204,68 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
                 if not e.find(exp.AggFunc) and not e.find(exp.Window)]
         return exp.Group(expressions=keys)
     return node
+
+
+def _using_as_on(join: exp.Join) -> exp.Join:
+    """``a SEMI/ANTI JOIN b USING (k)`` as ``... ON a.k = b.k`` (which sqlglot then writes as
+    ``[NOT] EXISTS``): the left side is the query's FROM, a table or a named subquery."""
+    select = join.parent
+    source = select.args.get("from_") if isinstance(select, exp.Select) else None
+    left = source.this if source is not None else None
+    left_name = left.alias_or_name if isinstance(left, (exp.Table, exp.Subquery)) else ""
+    right_name = join.this.alias_or_name if isinstance(join.this, (exp.Table, exp.Subquery)) else ""
+    if not left_name or not right_name or left_name == right_name:
+        raise UntranslatableSql(f"{join.kind} JOIN ... USING here: name both sides (or join ON)")
+    on = exp.and_(*(exp.EQ(this=exp.column(k.name, table=left_name), expression=exp.column(k.name, table=right_name))
+                    for k in join.args["using"]))
+    join.set("using", None)
+    join.set("on", on)
+    return join
+
+
+# Columns of the tables a statement may name (store tables and registered ones), for
+# ``* EXCLUDE (...)``: table -> column names in order
+Columns = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@functools.lru_cache(maxsize=1)
+def store_columns() -> Columns:
+    """The store's tables and their columns, from its DuckDB schema."""
+    from dashboard.store.duckdb import SCHEMA
+
+    out = []
+    for tree in sqlglot.parse(SCHEMA, read="duckdb"):
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE" and isinstance(tree.this, exp.Schema):
+            out.append((tree.this.this.name, tuple(c.name for c in tree.this.expressions
+                                                    if isinstance(c, exp.ColumnDef))))
+    return tuple(out)
+
+
+def _expand_excludes(tree: exp.Expression, known: dict[str, tuple[str, ...]]) -> None:
+    """``SELECT * EXCLUDE (a)`` (or ``t.* EXCLUDE (a)``) as the list of the other columns, where
+    the star reads one table whose columns are known."""
+    shadowed = _cte_names(tree)
+    for star in list(tree.find_all(exp.Star)):
+        excluded = star.args.get("except_")
+        if not excluded:
+            continue
+        node = star.parent if isinstance(star.parent, exp.Column) else star
+        qualifier = node.table if isinstance(node, exp.Column) else ""
+        select = node.parent
+        source = select.args.get("from_") if isinstance(select, exp.Select) else None
+        if source is None or node not in select.expressions:
+            raise UntranslatableSql("* EXCLUDE outside a SELECT's list")
+        sources = [source.this, *(j.this for j in select.args.get("joins") or [])]
+        if qualifier:
+            sources = [t for t in sources if t.alias_or_name == qualifier]
+        table = sources[0] if len(sources) == 1 else None
+        if (not isinstance(table, exp.Table) or table.name in shadowed or table.name not in known):
+            raise UntranslatableSql("* EXCLUDE here: name the columns (only a store or registered table's "
+                                    "are known)")
+        drop = {c.name for c in excluded}
+        columns = [exp.column(c, table=qualifier or None) for c in known[table.name] if c not in drop]
+        i = select.expressions.index(node)
+        select.set("expressions", [*select.expressions[:i], *columns, *select.expressions[i + 1:]])
 
 
 def _name_subqueries(tree: exp.Expression) -> None:
@@ -249,10 +322,12 @@ def null_keys(params: object) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=2048)
-def translate(sql: str, inline: Inline = (), nulls: frozenset[str] = frozenset()) -> tuple[Statement, ...]:
+def translate(sql: str, inline: Inline = (), nulls: frozenset[str] = frozenset(),
+              registered: Columns = ()) -> tuple[Statement, ...]:
     """DuckDB SQL (one or more statements) as PostgreSQL statements; parameters named in
-    ``nulls`` become NULL."""
+    ``nulls`` become NULL; ``registered``: the columns of the tables registered from Python."""
     inlined = dict(inline)
+    known = {**dict(store_columns()), **dict(registered)} if "EXCLUDE" in sql.upper() else {}
     try:
         trees = [t for t in sqlglot.parse(_mark_positional(sql), read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as e:
@@ -269,6 +344,8 @@ def translate(sql: str, inline: Inline = (), nulls: frozenset[str] = frozenset()
                 holder.set("this", exp.to_identifier(name))
             else:
                 rp.replace(exp.to_table(name))
+        if known:
+            _expand_excludes(tree, known)
         _inline_tables(tree, inlined)
         _name_subqueries(tree)
         for node in reversed(list(tree.dfs())):  # children first: a rewrite sees rewritten arguments

@@ -409,25 +409,32 @@ class Snapshot:
     opened read-only; safe to query from several threads."""
 
     def __init__(self, path: Path, generation: Generation, copy: bool = True,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+                 con: duckdb.DuckDBPyConnection | None = None, lazy: bool = False) -> None:
         self.path = path
         self.generation = generation
         self.copy = copy
-        self._con = con if con is not None else duckdb.connect(str(path), read_only=True)
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._con_lock = threading.Lock()
+        self._con = con if con is not None or lazy else duckdb.connect(str(path), read_only=True)
         self._closed = False
         atexit.register(self.close)
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        # opened on first use: a copy made by the read view's watcher thread is opened by the
+        # thread that queries it, so that thread never calls into DuckDB itself
+        with self._con_lock:
+            if self._con is None:
+                self._con = duckdb.connect(str(self.path), read_only=True)
+            return self._con
+
     def query(self, sql: str, params: Any = None) -> pd.DataFrame:
-        cur = self._con.cursor()
+        cur = self.cursor()
         try:
-            cur.execute("SET TimeZone = 'UTC'")
             return cur.execute(sql, params).df()
         finally:
             cur.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._con.cursor()
+        cur = self._connection().cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
 
@@ -436,7 +443,8 @@ class Snapshot:
             return
         self._closed = True
         try:
-            self._con.close()
+            if self._con is not None:
+                self._con.close()
         finally:
             if self.copy:
                 shutil.rmtree(self.path.parent, ignore_errors=True)
@@ -482,15 +490,15 @@ class ReadView:
             con.close()
 
     def _copy_of(self, generation: Generation) -> Snapshot:
-        """A copy of the store file; the caller holds a connection to it for the length of the
-        copy, so no writer can change it meanwhile."""
+        """A copy of the store file (opened when first queried); the caller holds a connection
+        to it for the length of the copy, so no writer can change it meanwhile."""
         tmpdir = Path(tempfile.mkdtemp(prefix="dashboard-snapshot-"))
         copy = tmpdir / self.store.path.name
         shutil.copyfile(self.store.path, copy)
         wal = self.store.path.with_name(self.store.path.name + ".wal")
         if wal.exists():
             shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
-        return Snapshot(copy, generation)
+        return Snapshot(copy, generation, lazy=True)
 
     def current(self) -> Snapshot:
         with self._lock:
@@ -510,6 +518,16 @@ class ReadView:
             self._replace(fresh)
             self._watch()
             return fresh
+
+    def refresh(self, wait: float = 10.0) -> Snapshot:
+        """The store's latest state, waiting up to ``wait`` seconds for a writer that holds it
+        (after the app's own write, so what the user just did shows, not the state before)."""
+        deadline = time.monotonic() + wait
+        snap = self.current()
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.1)
+            snap = self.current()
+        return snap
 
     def _replace(self, fresh: Snapshot) -> None:
         old, self._current = self._current, fresh
@@ -630,8 +648,6 @@ def _pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     version = stored_version(con)
-    if version is not None and version < SCHEMA_VERSION:
-        _migrate(con)
     con.execute(SCHEMA)
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
@@ -642,6 +658,81 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         if f"migration:{key}" not in done:
             con.execute(sql)
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
+    if version is not None and version < SCHEMA_VERSION:
+        _migrate(con)  # last: the caches are computed from the tables as this version has them
+
+
+SORT_GROUP = 48 * 2**20  # bytes of rows one sort holds (mentions carry their article's text): DuckDB
+                         # sorts that much in the write's 256 MB; the whole 100k corpus's it cannot
+_TIME_KEY = "coalesce(published_at, '-infinity'::TIMESTAMPTZ)"
+
+
+def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where: str = "TRUE",
+                  columns: str = "* EXCLUDE (time_key)", size: str = "strlen(text)") -> int:
+    """Append ``source``'s rows (where ``where`` holds) to ``table`` in order of symbol and time.
+
+    In groups of about ``SORT_GROUP`` bytes (``size`` per row, plus 256), cut where a sort of
+    the keys alone puts the boundaries, each read by a range of symbols (which zone maps and
+    Parquet statistics use) and sorted on its own: no sort holds more than a group, whatever the
+    size of the batch. Returns the rows appended; raises (the caller's transaction then rolls
+    back) if a group missed any.
+
+    On PostgreSQL one statement: its sort spills to disk beyond ``work_mem``, and a security's
+    rows are found by the index on mentions, not by where they lie."""
+    if getattr(con, "kind", None) == "postgres":
+        return _append_sorted_pg(con, table, source, where, columns)
+    con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
+    bounds = con.execute(f"""
+        WITH sized AS MATERIALIZED (  -- the sizes first: a window given size(text) holds the texts
+            SELECT symbol, {_TIME_KEY} AS time_key, coalesce({size}, 0) + 256 AS size
+            FROM {source} WHERE {where}
+        ),
+        keyed AS (
+            SELECT symbol, time_key,
+                   floor(sum(size) OVER (ORDER BY symbol, time_key ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
+            FROM sized
+        ),
+        marked AS (
+            SELECT symbol, time_key, count(*) OVER () AS n,
+                   grp IS DISTINCT FROM lag(grp) OVER (ORDER BY symbol, time_key) AS starts
+            FROM keyed
+        )
+        SELECT symbol, time_key, n FROM marked WHERE starts ORDER BY symbol, time_key
+    """).fetchall()
+    if not bounds:
+        return 0
+    done = 0
+    for (lo_sym, lo_key, _), hi in zip(bounds, [*bounds[1:], None], strict=True):
+        if hi is not None and hi[:2] == (lo_sym, lo_key):
+            continue  # more than a group of rows share one key: the group after takes them all
+        params = {"lo_sym": lo_sym, "lo_key": lo_key}
+        upper, upper_key = "", ""
+        if hi is not None:
+            params |= {"hi_sym": hi[0], "hi_key": hi[1]}
+            upper, upper_key = " AND symbol <= $hi_sym", " AND (symbol, time_key) < ($hi_sym, $hi_key)"
+        done += con.execute(f"""
+            INSERT INTO {table}
+            SELECT {columns} FROM (
+                SELECT *, {_TIME_KEY} AS time_key FROM {source}
+                WHERE ({where}) AND symbol >= $lo_sym{upper})
+            WHERE (symbol, time_key) >= ($lo_sym, $lo_key){upper_key}
+            ORDER BY symbol, time_key
+        """, params).fetchall()[0][0]
+    if done != bounds[0][2]:
+        raise RuntimeError(f"appending to {table} in order placed {done} of {bounds[0][2]} rows")
+    return done
+
+
+def _append_sorted_pg(con: Any, table: str, source: str, where: str, columns: str) -> int:
+    if "EXCLUDE" in columns:
+        raise ValueError("append_sorted on PostgreSQL: name the columns to append")
+    rows = con.execute(f"SELECT count(*) FROM {source} WHERE {where}").fetchall()[0][0]
+    con.execute(f"""
+        INSERT INTO {table}
+        SELECT {columns} FROM (SELECT *, {_TIME_KEY} AS time_key FROM {source} WHERE {where})
+        ORDER BY symbol, time_key
+    """)  # one statement: all of them, or an error
+    return int(rows)
 
 
 def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
@@ -662,10 +753,10 @@ def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserte
     clustered = int(rows[0][0]) if rows else 0
     if total - clustered <= max(2 * 122_880, slack * total) and clustered <= total:
         return False
-    con.execute("CREATE OR REPLACE TEMP TABLE mentions_sorted AS SELECT * FROM mentions ORDER BY symbol, published_at")
-    con.execute("DELETE FROM mentions")
-    con.execute("INSERT INTO mentions SELECT * FROM mentions_sorted")
-    con.execute("DROP TABLE mentions_sorted")
+    # in order, a group at a time (see append_sorted), into a new table that takes the old one's place
+    con.execute("CREATE OR REPLACE TABLE mentions_sorted AS SELECT * FROM mentions LIMIT 0")
+    append_sorted(con, "mentions_sorted", "mentions")
+    con.execute("DROP TABLE mentions; ALTER TABLE mentions_sorted RENAME TO mentions")
     con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [str(total)])
     return True

@@ -303,6 +303,7 @@ class PgConnection:
         self._result: _Result | None = None
         self._inline: dict[str, tuple[tuple[tuple[str, str], ...], dict[str, list[Any]]]] = {}
         self._temp: set[str] = set()
+        self._columns: dict[str, tuple[str, ...]] = {}  # registered tables' columns
         self._parquet: dict[str, tuple[tuple[tuple[str, int, int], ...], str]] = {}
 
     # -- running SQL ------------------------------------------------------------------
@@ -322,7 +323,7 @@ class PgConnection:
         return out
 
     def execute(self, sql: str, params: Any = None) -> PgConnection:
-        statements = translate(sql, self._inline_spec(), null_keys(params))
+        statements = translate(sql, self._inline_spec(), null_keys(params), tuple(sorted(self._columns.items())))
         result = None
         with self._conn.cursor(binary=True) as cur:
             for stmt in statements:
@@ -391,6 +392,7 @@ class PgConnection:
             with self._conn.cursor() as cur:
                 self._create_temp(cur, name, table)
             self._temp.add(name)
+        self._columns[name] = tuple(table.column_names)
         return self
 
     def _read_only(self) -> bool:
@@ -402,6 +404,7 @@ class PgConnection:
 
     def unregister(self, name: str) -> PgConnection:
         self._inline.pop(name, None)
+        self._columns.pop(name, None)
         if name in self._temp:
             self._temp.discard(name)
             with self._conn.cursor() as cur:
@@ -455,6 +458,17 @@ class PgConnection:
         cols = ", ".join(columns) if columns else "*"
         return self.execute(f"SELECT {cols} FROM {table}").to_arrow_table()
 
+    def replace_rows(self, table: str, keys: Mapping[str, Sequence[Any]], data: pa.Table) -> None:
+        """Replace the rows of ``table`` where some column of ``keys`` has one of its values
+        with ``data`` (deleted, then copied in)."""
+        where = " OR ".join(f"{c} = ANY(${i})" for i, c in enumerate(keys, 1))
+        with self._conn.cursor() as cur:
+            try:
+                cur.execute(f"DELETE FROM {table} WHERE {where}", [list(v) for v in keys.values()])
+                _copy_in(cur, table, data)
+            except psycopg.Error as e:
+                raise _store_error(e, self._secrets, f"writing {table}") from None
+
     def replace_table(self, table: str, data: pa.Table) -> None:
         """Make ``table`` hold exactly ``data`` (rows deleted, not truncated: readers go on)."""
         with self._conn.cursor() as cur:
@@ -480,9 +494,13 @@ def _store_error(e: psycopg.Error, secrets: list[str], what: str) -> Exception:
 
 @contextmanager
 def local_duckdb(con: PgConnection, reads: Mapping[str, Sequence[str] | None],
-                 writes: Sequence[str]) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB holding the store's tables (the columns in ``reads``); on success the
-    ``writes`` tables are written back whole, inside the caller's transaction."""
+                 writes: Sequence[str] | Mapping[str, Mapping[str, Sequence[Any]] | None]
+                 ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB holding the store's tables (the columns in ``reads``; a table the
+    store layer does not define, such as a temporary one, needs its columns named); on success
+    the ``writes`` tables are written back inside the caller's transaction: whole, or (a
+    mapping, which the block may fill in) only the rows where some column has one of the
+    values given for it, which replace the store's such rows."""
     from dashboard.store.duckdb import SCHEMA
 
     duck = duckdb.connect()
@@ -493,13 +511,22 @@ def local_duckdb(con: PgConnection, reads: Mapping[str, Sequence[str] | None],
             data = con.table_arrow(table, columns)
             duck.register("_pulled", data)
             if columns is None:  # the whole table, into its own definition
-                duck.execute(f"INSERT INTO {table} SELECT * FROM _pulled")
+                duck.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _pulled")
             else:  # only the columns the step reads
-                duck.execute(f"DROP TABLE {table}; CREATE TABLE {table} AS SELECT * FROM _pulled")
+                duck.execute(f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} AS SELECT * FROM _pulled")
             duck.unregister("_pulled")
         yield duck
         for table in writes:
-            con.replace_table(table, duck.sql(f"SELECT * FROM {table}").to_arrow_table())
+            keys = writes.get(table) if isinstance(writes, Mapping) else None
+            if keys is None:
+                con.replace_table(table, duck.sql(f"SELECT * FROM {table}").to_arrow_table())
+                continue
+            keys = {c: list(v) for c, v in keys.items() if len(v)}
+            if not keys:
+                continue  # no rows to replace
+            where = " OR ".join(f"{c} IN (SELECT unnest(${c}))" for c in keys)
+            con.replace_rows(table, keys, duck.sql(f"SELECT * FROM {table} WHERE {where}",
+                                                   params=keys).to_arrow_table())
     finally:
         duck.close()
 
@@ -697,6 +724,12 @@ class PgStore:
                     f"the PostgreSQL store {self.label} {state}, and this role cannot create them: run "
                     "`python -m dashboard ingest ...` (or any writing command) against it with a role that "
                     f"may write ({e})") from None
+        elif _pending_migrations(conn):  # only data to tidy: a role that may only read, or a busy
+            try:                         # store, reads it as it is (as a DuckDB store does)
+                with self.write(timeout=0):
+                    pass
+            except (StoreUnavailable, StoreBusy):
+                pass
         self._schema_ready = True
 
     def _ensure_schema(self, conn: psycopg.Connection[Any], con: PgConnection) -> None:
@@ -704,6 +737,7 @@ class PgStore:
 
         version = self._version(conn)
         if version is not None and version >= SCHEMA_VERSION:
+            _run_pending_migrations(con, conn)  # data migrations added since (none, mostly)
             return
         try:
             if version is not None:
@@ -739,20 +773,30 @@ class PgStore:
         return PgSnapshot(self, holder, snapshot_id, PgGeneration(int(number or 0)))
 
 
+def _pending_migrations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """The migrations (``duckdb.MIGRATIONS``) the store has not had yet."""
+    from dashboard.store.duckdb import MIGRATIONS
+
+    done = {k for (k,) in conn.execute("SELECT key FROM meta WHERE key LIKE 'migration:%'").fetchall()}
+    return [(key, sql) for key, sql in MIGRATIONS if f"migration:{key}" not in done]
+
+
+def _run_pending_migrations(con: PgConnection, conn: psycopg.Connection[Any]) -> None:
+    for key, sql in _pending_migrations(conn):
+        con.execute(sql)
+        conn.execute("INSERT INTO meta VALUES ($1, 'done')", [f"migration:{key}"])
+
+
 def _migrate(con: PgConnection, conn: psycopg.Connection[Any]) -> None:
     """An older store: its derived caches dropped and rebuilt, other changes applied."""
     from dashboard.config import DEFAULT_BENCHMARKS
     from dashboard.reactions import refresh_reactions
-    from dashboard.store.duckdb import DERIVED_TABLES, MIGRATIONS, SCHEMA
+    from dashboard.store.duckdb import DERIVED_TABLES, SCHEMA
 
     used = dict(con.execute(
         "SELECT DISTINCT s.market, d.benchmark FROM daily_returns d JOIN securities s USING (symbol) "
         "WHERE s.market IS NOT NULL AND d.benchmark IS NOT NULL").fetchall())
-    done = {k for (k,) in conn.execute("SELECT key FROM meta WHERE key LIKE 'migration:%'").fetchall()}
-    for key, sql in MIGRATIONS:
-        if f"migration:{key}" not in done:
-            con.execute(sql)
-            conn.execute("INSERT INTO meta VALUES ($1, 'done')", [f"migration:{key}"])
+    _run_pending_migrations(con, conn)
     for t in DERIVED_TABLES:
         conn.execute(f"DROP TABLE IF EXISTS {t}")
     conn.execute(schema_for_postgres(SCHEMA))
@@ -877,6 +921,14 @@ class PgReadView:
                         snap.close()
             assert self._current is not None
             return self._current
+
+    def refresh(self, wait: float = 10.0) -> PgSnapshot:
+        """The store's latest state, looked up now (after a write by another process, such as
+        the app's own background child, so what the user just did shows). PostgreSQL readers
+        never wait for writers: ``wait`` is accepted for the same interface as ``ReadView``."""
+        with self._lock:
+            self._checked = (-1e9, -1)
+            return self.current()
 
     @contextmanager
     def reading(self) -> Iterator[PgSnapshot]:

@@ -59,7 +59,11 @@ def label_of(overview: pd.DataFrame) -> Callable[[str], str]:
 
 
 def failure_text(kind: str, reason: str, lang: str) -> str:
-    """A price failure in the interface's language; the source's own words for the unforeseen."""
+    """A price failure in the interface's language: in English the sources' own words (they
+    name each source asked, in order), else the kind's sentence; the sources' words for the
+    unforeseen."""
+    if lang == "en":
+        return reason
     localized = t(f"fail_{kind}", lang)
     return reason if localized == f"fail_{kind}" else localized
 

@@ -137,12 +137,12 @@ class Bootstrap:
             self.work.stop()
 
 
-def _ingest(folder: Path, s: Settings | None = None, store: Any = None) -> Any:
-    from dashboard.ingest import ingest_folder
-
-    s = s or settings()
-    return ingest_folder(store or snapshots().store, folder, s.site_timezone, max_bytes=s.max_post_bytes,
-                         benchmarks=s.benchmarks)
+def _ingest(folder: Path) -> tuple[Any, list[str]]:
+    """Ingest ``folder`` in a child process (the server never forks a pool or holds a write, so
+    it can always stop) and wait: the report, or None and the failures as sentences."""
+    s = settings()
+    status = background.run(s, folder)
+    return status.ingested, [f.sentence(public=s.hosted) for f in status.errors]
 
 
 def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | None = None,

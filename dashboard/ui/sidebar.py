@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.i18n import LANGUAGES, t
 from dashboard.store import StoreBusy
+from dashboard.ui.failures import guarded
 from dashboard.ui.format import label_of
 from dashboard.ui.resources import (
     _fetch,
@@ -115,6 +116,7 @@ def data_controls(securities: list[str], lang: str) -> None:
                     st.warning(str(e))
                     report = None
             if report is not None:
+                snapshots().refresh()
                 st.session_state["flash"] = t("fetched", lang, stored=len(report.stored),
                                               cached=len(report.cached), failed=len(report.failures))
                 st.rerun()
@@ -128,11 +130,11 @@ def data_controls(securities: list[str], lang: str) -> None:
 
 def run_ingest(folder: Path, lang: str) -> None:
     with st.spinner(t("ingest", lang)):
-        try:
-            report = _ingest(folder)
-        except (StoreBusy, NotADirectoryError) as e:
-            st.error(str(e))
-            return
+        report, errors = _ingest(folder)
+        snapshots().refresh()  # show what it did, even while another writer still holds the store
+    if report is None:
+        st.error(" ".join(errors) or t("ingest_failed", lang))
+        return
     messages = [t("ingested", lang, new=report.new, updated=report.updated, unchanged=report.unchanged,
                   rejected=len(report.rejected))]
     messages += [t("rejected_file", lang, path=p, reason=r) for p, r in report.rejected[:20]]
@@ -155,6 +157,7 @@ def import_upload(upload: Any, securities: list[str], lang: str) -> None:
         except StoreBusy as e:
             st.warning(str(e))
             return
+    snapshots().refresh()
     st.session_state["flash"] = t("imported", lang, rows=rows, symbol=symbol)
     st.rerun()
 
@@ -164,6 +167,7 @@ def watch_folder(folder: Path) -> None:
     s = settings()
 
     @st.fragment(run_every=s.watch_seconds)
+    @guarded
     def check() -> None:
         # Runs with every rerun of the page too: look at most once per period, and never on the
         # first render, so no rerun pays for it. The look stats folders only (folder times).
@@ -175,10 +179,9 @@ def watch_folder(folder: Path) -> None:
             return
         st.session_state["watched_at"] = now
         if folder_changed(folder):
-            try:
-                _ingest(folder)
-            except (StoreBusy, NotADirectoryError):
-                return
-            st.rerun(scope="app")
+            report, _ = _ingest(folder)
+            if report is not None:
+                snapshots().refresh()
+                st.rerun(scope="app")
 
     check()

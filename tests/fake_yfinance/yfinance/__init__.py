@@ -1,4 +1,4 @@
-"""A stand-in for the yfinance package in processes a test starts (a server, the app's
+"""A stand-in for the yfinance package (beside one for akshare) in processes a test starts (a server, the app's
 background work): put ``tests/fake_yfinance`` first on PYTHONPATH, and the project root
 after it. ``download`` answers like yfinance on a machine without a network (frames shaped
 by ``tests.yfstub``), after ``FAKE_YFINANCE_DELAY`` seconds; each call is appended to the
