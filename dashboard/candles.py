@@ -228,7 +228,7 @@ def _period_of(sessions: pd.Series, interval: str) -> pd.Series:
 
 
 MARKER_COLUMNS = ["date", "pos", "first_session", "last_session", "sessions", "counts", "articles", "lines",
-                  "article_ids", "high"]
+                  "high"]
 
 
 def markers_for(candles: pd.DataFrame, session_markers: pd.DataFrame,
@@ -239,10 +239,10 @@ def markers_for(candles: pd.DataFrame, session_markers: pd.DataFrame,
     drawn at its first candle and listing every session's articles.
 
     ``candles`` is a frame of ``candles()`` (or daily prices with ``date`` and ``high``);
-    ``session_markers`` one of ``coverage.session_markers`` (session, articles, lines,
-    article_ids). Returns one row per marker: ``date`` and ``pos`` of the candle it is drawn
+    ``session_markers`` one of ``coverage.session_markers`` (session, articles, lines).
+    Returns one row per marker: ``date`` and ``pos`` of the candle it is drawn
     at, its ``first_session`` and ``last_session``, per session ``sessions``/``counts``/
-    ``lines``, the total ``articles``, all ``article_ids``, and ``high``, the highest high of
+    ``lines``, the total ``articles``, and ``high``, the highest high of
     the candles it covers (where it sits above)."""
     if candles.empty or session_markers.empty:
         return pd.DataFrame({c: [] for c in MARKER_COLUMNS})
@@ -274,7 +274,6 @@ def markers_for(candles: pd.DataFrame, session_markers: pd.DataFrame,
             "first_session": sessions.iloc[k], "last_session": sessions.iloc[j],
             "sessions": list(sessions.iloc[k:j + 1]), "counts": [int(c) for c in part["articles"]],
             "articles": int(part["articles"].sum()), "lines": [list(x) for x in part["lines"]],
-            "article_ids": [a for ids in part["article_ids"] for a in ids],
             "high": float(np.nanmax(highs[lo:hi])),
         })
         k = j + 1

@@ -86,8 +86,7 @@ def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | N
     return con.execute(f"""
         SELECT r.session, count(*) AS articles,
                list(strftime(m.published_at AT TIME ZONE $tz, '%m-%d %H:%M') || '  ' ||
-                    coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at)[1:{HOVER_LINES}] AS lines,
-               list(m.article_id ORDER BY m.published_at) AS article_ids
+                    coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at)[1:{HOVER_LINES}] AS lines
         FROM reactions r JOIN mentions m ON m.symbol = r.symbol AND m.article_id = r.article_id
         WHERE r.symbol = $s AND m.symbol = $s AND r.session IS NOT NULL
           AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.ingest import ingest_folder
 from dashboard.prices import import_csv
 from dashboard.store import Store
-from tests.conftest import ROOT, target_of
+from tests.conftest import ROOT, target_of, write_post
 from tests.yfstub import DNS, NO_TZ, FakeDownload
 
 SEED_27 = "202112272227521160"
@@ -169,6 +169,24 @@ def test_marker_click_selects_that_sessions_articles(seeded_env: Store) -> None:
     # the picked session is drawn, and the next click goes to a fresh chart
     assert any(s.get("type") == "line" for s in figure(at)["layout"].get("shapes", []))
     assert at.session_state["chart_clicks"] == 1
+
+
+def test_a_marker_lists_its_articles_beyond_the_newest_rows_shown(seeded_env: Store, tmp_path: Path) -> None:
+    from dashboard.ui.coverage import TABLE_LIMIT
+
+    later = tmp_path / "later"  # more articles after the seeds than the table shows
+    for k in range(TABLE_LIMIT + 30):
+        write_post(later, f"late-{k:04d}.md", f"美团-W(03690.HK)快讯{k}。", title=f"快讯{k}",
+                   date=f"2021-12-{30 + k % 2} {10 + k % 8:02d}:{k % 60:02d}:00 +0800")
+    ingest_folder(seeded_env, later)
+    at = app(DEC).run()
+    assert len(coverage(at)) == TABLE_LIMIT
+    assert "牵手美团实现互联互通 快手生态持续开放创新" not in list(coverage(at)["title"])
+    at.session_state["chart0"] = {"selection": {"points": [{"x": "2021-12-29", "customdata": ["2021-12-29"]}],
+                                               "point_indices": [1], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception
+    assert list(coverage(at)["title"]) == ["牵手美团实现互联互通 快手生态持续开放创新"]
 
 
 def test_choosing_a_row_opens_the_article_as_text(seeded_env: Store) -> None:

@@ -170,7 +170,6 @@ def test_seed_articles_fall_in_one_weekly_candle(con) -> None:
     assert row.date == pd.Timestamp("2021-12-27") and row.articles == 2 and row.counts == [1, 1]
     assert week["date"].iloc[row.pos] == row.date
     assert [d.date() for d in row.sessions] == [date(2021, 12, 28), date(2021, 12, 29)]
-    assert set(row.article_ids) == {"202112272227521160", "202112292228912369"}
     assert row.high >= week.loc[row.pos, "high"]
 
 
@@ -191,13 +190,12 @@ def test_marker_spacing_keeps_groups_apart(con) -> None:
     year = C.candles(con, "3690.HK", date(2021, 1, 1), date(2021, 12, 31), "day")
     picks = year["date"].iloc[[0, 3, 6, 7, 20, 40, 41, 42, 43, 44, 45, 46, 47]]
     sessions = pd.DataFrame({"session": picks.dt.date, "articles": 1,
-                             "lines": [[f"line {k}"] for k in range(len(picks))],
-                             "article_ids": [[f"a{k}"] for k in range(len(picks))]})
+                             "lines": [[f"line {k}"] for k in range(len(picks))]})
     m = C.markers_for(year, sessions)  # spacing 7: groups start at candles 0, 7, 20, 40, 47
     assert list(m["pos"]) == [0, 7, 20, 40, 47]
     assert list(m["articles"]) == [3, 1, 1, 7, 1] and m["articles"].sum() == len(picks)
     assert np.diff(m["pos"]).min() >= C.marker_spacing(len(year))
-    assert [ids for ids in m["article_ids"]][0] == ["a0", "a1", "a2"]
+    assert m["lines"].iloc[0] == [["line 0"], ["line 1"], ["line 2"]]
 
 
 def test_markers_off_the_candles_are_left_out(con) -> None:

@@ -261,8 +261,7 @@ def test_hover_lists_at_most_eight_lines_and_counts_the_rest(con) -> None:
     and headlines."""
     week = C.candles(con, "3690.HK", date(2021, 12, 1), date(2021, 12, 31), "week")
     sessions = pd.DataFrame({"session": [date(2021, 12, 28), date(2021, 12, 29)], "articles": [12, 3],
-                             "lines": [[f"a{k}" for k in range(8)], ["b0", "b1", "b2"]],
-                             "article_ids": [[f"a{k}" for k in range(12)], ["b0", "b1", "b2"]]})
+                             "lines": [[f"a{k}" for k in range(8)], ["b0", "b1", "b2"]]})
     d = spec(figures.price_chart(week, sessions, title="t", labels=LABELS))
     (news,) = traces(d, "scatter", "markers+text")
     lines = news["hovertext"][0].split("<br>")

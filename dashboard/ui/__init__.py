@@ -55,7 +55,7 @@ def page() -> None:
         st.stop()
     watch_store(gen)
     overview = query("securities_overview", gen)
-    initial, notices = (read_url(overview, security_index(gen), lang_default)
+    initial, notices = (read_url(overview, lambda: security_index(gen), lang_default)
                         if "init" not in st.session_state else ({}, []))
     state = sidebar(overview, initial, lang_default, notices)
     lang = state.lang

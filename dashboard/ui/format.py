@@ -47,13 +47,12 @@ def signed_pct(value: Any, lang: str) -> str:
 
 
 def label_of(overview: pd.DataFrame) -> Callable[[str], str]:
-    rows = overview.set_index("symbol")
+    # labelled once, not one pandas lookup per option on every rerun (the picker lists them all)
+    labels = {sym: f"{sym} {name} ({n})".replace("  ", " ")
+              for sym, name, n in zip(overview["symbol"], overview["name"], overview["articles"], strict=True)}
 
     def fmt(symbol: str) -> str:
-        if symbol not in rows.index:
-            return symbol
-        r = rows.loc[symbol]
-        return f"{symbol} {r['name']} ({r['articles']})".replace("  ", " ")
+        return labels.get(symbol, symbol)
 
     return fmt
 

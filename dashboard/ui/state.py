@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -39,8 +40,11 @@ def resolve_in_store(text: str, index: SecurityIndex, known: set[str]) -> str | 
     return next((sym for sym in index.resolve(text, limit=20) if sym in known), None)
 
 
-def read_url(overview: pd.DataFrame, index: SecurityIndex, lang_default: str) -> tuple[dict[str, Any], list[str]]:
-    """Initial widget values from the query parameters, and notices for what was invalid."""
+def read_url(overview: pd.DataFrame, index: Callable[[], SecurityIndex],
+             lang_default: str) -> tuple[dict[str, Any], list[str]]:
+    """Initial widget values from the query parameters, and notices for what was invalid.
+    ``index`` is asked for only when the URL names a security by anything but its symbol
+    (building one loads the pinyin tables: half a second of a first page)."""
     qp = st.query_params
     notices: list[str] = []
     lang = qp.get("lang", lang_default)
@@ -53,7 +57,7 @@ def read_url(overview: pd.DataFrame, index: SecurityIndex, lang_default: str) ->
         text = raw.strip()
         if not text:
             continue
-        sym = text if text in known else resolve_in_store(text, index, known)
+        sym = text if text in known else resolve_in_store(text, index(), known)
         if sym is not None:
             chosen.append(sym)
         else:
