@@ -339,7 +339,7 @@ def _run(job: dict[str, Any], status_path: Path) -> int:
         except Exception as e:  # a sentence for the page, the traceback for the log
             if _Stopped.requested:
                 raise _Stopped() from e
-            failure = explain(e, settings.db_path)
+            failure = explain(e, settings.store_label)
             log.error("background %s failed: %s", phase, failure.message, exc_info=e)
             status.errors.append(failure)
             return None
@@ -367,9 +367,9 @@ def _run(job: dict[str, Any], status_path: Path) -> int:
 
 
 def _store(settings: Settings) -> Any:
-    from dashboard.store import Store
+    from dashboard.store import open_store
 
-    return Store(settings.db_path, lock_timeout=settings.lock_timeout)
+    return open_store(settings.store_target, lock_timeout=settings.lock_timeout)
 
 
 def fetch_prices(settings: Settings, symbols: list[str] | None = None, force: bool = False,

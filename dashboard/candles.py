@@ -82,11 +82,6 @@ def candles_many(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: 
     windows = _windows(moving_averages)
     period = {"day": "date", "week": "date_trunc('week', date)::DATE",
               "month": "date_trunc('month', date)::DATE"}[chosen]
-    mas = "".join(
-        f", CASE WHEN count(close) OVER w{n} = {n} THEN avg(close) OVER w{n} END AS ma{n}" for n in windows)
-    named = "".join(
-        f"{' WINDOW' if k == 0 else ','} w{n} AS (PARTITION BY symbol ORDER BY date "
-        f"ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW)" for k, n in enumerate(windows))
     # Without moving averages nothing before the range is read; with them, every earlier
     # candle may be needed (a long suspension leaves few sessions in any fixed span).
     frame = con.execute(f"""
@@ -115,15 +110,19 @@ def candles_many(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: 
                    sum(volume) FILTER (WHERE shown) AS volume,
                    bool_or(shown) AS any_shown
             FROM px GROUP BY symbol, period
-        ),
-        m AS (SELECT * {mas} FROM c {named})
+        )
         SELECT symbol, date, first_session, last_session, sessions,
                coalesce(open, close) AS open, coalesce(high, greatest(open, close)) AS high,
                coalesce(low, least(open, close)) AS low, close, coalesce(adj_close, close) AS adj_close,
-               coalesce(volume, 0) AS volume, $interval AS "interval" {"".join(f", ma{n}" for n in windows)}
-        FROM m WHERE any_shown ORDER BY symbol, date
+               coalesce(volume, 0) AS volume, $interval AS "interval", any_shown
+        FROM c ORDER BY symbol, date
     """, {"symbols": list(symbols), "start": start, "end": end, "warm": bool(windows),
           "interval": chosen}).df()
+    # moving averages in pandas: the same digits from either store (windowed sums differ in the last)
+    for n in windows:
+        frame[f"ma{n}"] = frame.groupby("symbol", sort=False)["close"].transform(
+            lambda close, n=n: close.rolling(n).mean()) if not frame.empty else pd.Series(dtype=float)
+    frame = frame[frame["any_shown"].astype(bool)].drop(columns="any_shown").reset_index(drop=True)
     for col in ("date", "first_session", "last_session"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
@@ -173,11 +172,15 @@ def range_summaries(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
                    arg_max(adj, date) AS last_adj, min(date) AS first_session,
                    arg_min(close, date) AS first_close, arg_min(adj, date) AS first_adj,
                    max(high) FILTER (WHERE isfinite(high)) AS high,
-                   arg_max(date, high) FILTER (WHERE isfinite(high)) AS high_session,
                    min(low) FILTER (WHERE isfinite(low)) AS low,
-                   arg_min(date, low) FILTER (WHERE isfinite(low)) AS low_session,
                    count(*) AS sessions
             FROM px WHERE shown GROUP BY symbol
+        ),
+        extremes AS (  -- the session of the high and of the low: of equal ones the first, whatever
+            SELECT p.symbol,  -- the order the rows are stored in (arg_max kept the first it met)
+                   min(p.date) FILTER (WHERE p.high = s.high) AS high_session,
+                   min(p.date) FILTER (WHERE p.low = s.low) AS low_session
+            FROM px p JOIN shown s USING (symbol) WHERE p.shown GROUP BY p.symbol
         ),
         before AS (
             SELECT symbol, max(date) AS base_session, arg_max(close, date) AS base_close,
@@ -188,11 +191,11 @@ def range_summaries(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
                coalesce(b.base_session, s.first_session), coalesce(b.base_close, s.first_close),
                coalesce(b.base_adj, s.first_adj),
                coalesce(s.high, greatest(s.last_close, s.first_close)),
-               coalesce(s.high_session, s.last_session),
+               coalesce(e.high_session, s.last_session),
                coalesce(s.low, least(s.last_close, s.first_close)),
-               coalesce(s.low_session, s.last_session),
+               coalesce(e.low_session, s.last_session),
                s.first_session, s.sessions
-        FROM shown s LEFT JOIN before b USING (symbol)
+        FROM shown s LEFT JOIN before b USING (symbol) JOIN extremes e USING (symbol)
     """, {"symbols": list(symbols), "start": start, "end": end}).fetchall()
     out = {}
     for (sym, last_s, last_c, last_a, base_s, base_c, base_a, hi, hi_s, lo, lo_s, first_s, n) in rows:

@@ -18,7 +18,7 @@ import pandas as pd
 from dashboard.articles import PostError, read_post
 from dashboard.config import Settings, load_settings
 from dashboard.securities import parse_symbol, reference_list
-from dashboard.store import Store, StoreBusy
+from dashboard.store import StoreBusy, StoreUnavailable, open_store
 
 
 class _Progress:
@@ -42,8 +42,8 @@ class _Progress:
             self.bar.close()
 
 
-def _store(args: argparse.Namespace, settings: Settings) -> Store:
-    return Store(settings.with_db(args.db).db_path, lock_timeout=settings.lock_timeout)
+def _store(args: argparse.Namespace, settings: Settings) -> Any:
+    return open_store(settings.with_db(args.db).store_target, lock_timeout=settings.lock_timeout)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,7 +60,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     finally:
         bar.close()
-    print(f"ingested {report.root} into {store.path} in {report.seconds:.2f} s")
+    print(f"ingested {report.root} into {store.label} in {report.seconds:.2f} s")
     print(f"  files:      {report.files_seen}")
     print(f"  new:        {report.new}")
     print(f"  updated:    {report.updated}")
@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "fetch prices, measure reactions.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log what happens, and a failure's traceback, to stderr")
-    db_help = "DuckDB store (default: $DASHBOARD_DB, then the configured data/dashboard.duckdb)"
+    db_help = ("the store: a DuckDB file, or a postgresql://user:password@host/dbname URL for a shared one "
+               "(default: $DASHBOARD_DB, then the configured data/dashboard.duckdb)")
     # before or after the command: `--db X ingest DIR` and `ingest DIR --db X` both work
     parser.add_argument("--db", default=None, help=db_help)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -417,7 +418,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             "(SELECT count(*) FROM prices), (SELECT max(finished_at) FROM ingest_runs)").fetchall()[0]
         report = coverage_report(con, settings.site_timezone)
     articles, securities, price_rows, last_ingest = counts
-    print(f"store {store.path}")
+    print(f"store {store.label}")
     print(f"  {articles} articles, {securities} securities, {price_rows} price rows; "
           f"last ingest {last_ingest or 'never'}")
     if report.empty:
@@ -456,17 +457,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     log_to_stderr(verbose=bool(getattr(args, "verbose", False)))
-    store_path: Path | None = None
+    store_path: str | None = None
     try:
         settings = load_settings()
         if getattr(args, "db", None) is None and os.environ.get("DASHBOARD_DB"):
             args.db = os.environ["DASHBOARD_DB"]
         if hasattr(args, "db"):
-            store_path = settings.with_db(args.db).db_path.expanduser().absolute()
+            store_path = settings.with_db(args.db).store_label  # a URL without its password
         return int(args.func(args, settings))
     except StoreBusy as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except StoreUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("interrupted; the store keeps its previous state", file=sys.stderr)
         return 130

@@ -83,9 +83,10 @@ def _strip(text: str, *paths: str) -> str:
 
 def explain(exc: BaseException, store: str | os.PathLike[str] | None = None) -> Failure:
     """The failure ``exc`` is, as a sentence naming ``store`` (the store file in use)."""
-    from dashboard.store import NotAStore, StoreBusy  # the store imports nothing of this module
+    # (the store imports nothing of this module)
+    from dashboard.store import NotAStore, StoreBusy, StoreUnavailable, is_url, redact
 
-    where = str(Path(store).expanduser()) if store is not None else None
+    where = None if store is None else redact(str(store)) if is_url(store) else str(Path(store).expanduser())
     chain = _chain(exc)
     text = " | ".join(str(e) for e in chain)
     codes = {_errno(e) for e in chain} - {None}
@@ -95,6 +96,10 @@ def explain(exc: BaseException, store: str | os.PathLike[str] | None = None) -> 
     if any(isinstance(e, StoreBusy) for e in chain):
         busy = next(e for e in chain if isinstance(e, StoreBusy))
         return Failure("busy", str(busy), "The data is being updated; try again in a minute.")
+    if any(isinstance(e, StoreUnavailable) for e in chain):  # a shared store: down, refused, not set up
+        gone = next(e for e in chain if isinstance(e, StoreUnavailable))
+        return Failure("unavailable", str(gone),
+                       "The dashboard's data store cannot be reached right now; try again in a minute.")
     if codes & {errno.ENOSPC, errno.EDQUOT} or _DISK_FULL.search(text):
         place = f"the disk holding {target}" if target else "the disk"
         return Failure("disk_full", f"{place} is full; free space and run again",

@@ -500,9 +500,10 @@ def ingest_folder(
     if not root_path.is_dir():
         raise NotADirectoryError(f"{root_path} is not a folder")
     root_key = str(root_path)
-    store.path.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_stages(store.path.parent)
-    stage = tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=store.path.parent)
+    work_dir = store.work_dir
+    work_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_stages(work_dir)
+    stage = tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=work_dir)
     parser = Parser(workers or os.cpu_count() or 1, site_tz, max_bytes, stage)
     try:
         with store.read() as con:

@@ -41,6 +41,7 @@ import pyarrow as pa
 from dashboard.config import DEFAULT_BENCHMARKS
 from dashboard.i18n import reaction_sentence
 from dashboard.sessions import build_event_sessions, markets_table
+from dashboard.store import local_duckdb
 
 ESTIMATION = (130, 11)  # rows before day 0: the estimation window (market model, sigma)
 MIN_ESTIMATION = 60
@@ -282,6 +283,17 @@ def _unregister_context(con: duckdb.DuckDBPyConnection) -> None:
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# What the computation reads (table -> columns, None: every column) and writes: on a
+# PostgreSQL store it runs in DuckDB over these rows (see store.local_duckdb), so both stores
+# hold the same numbers. A scoped refresh also reads the daily returns it keeps (and the
+# table of articles it was given), and writes back only the rows of its scope.
+REFRESH_READS: dict[str, list[str] | None] = {
+    "prices": ["symbol", "date", "adj_close", "volume"], "securities": ["symbol", "market"],
+    "mentions": ["article_id", "symbol", "published_at"], "articles": ["article_id"],
+    "calendar_sessions": None,
+}
+REFRESH_WRITES = ("calendar_sessions", "daily_returns", "reactions")
+
 
 def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None, *,
                       articles: Iterable[str] | str | None = None,
@@ -297,23 +309,41 @@ def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]
     """
     if isinstance(symbols, str):
         symbols = [symbols]
+    if isinstance(articles, str) and not _TABLE_NAME.fullmatch(articles):
+        raise ValueError(f"articles={articles!r}: the name of a table with an article_id column, "
+                         "or a list of article ids")
     if not con.execute("SELECT EXISTS (SELECT 1 FROM prices)").fetchall()[0][0]:
         con.execute("DELETE FROM daily_returns; DELETE FROM reactions")  # no prices: nothing to measure
         return
-    _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
-    try:
-        if articles is None and symbols is None:
-            _recompute(con, scoped=False)
-        else:
-            _scope(con, articles, symbols)
-            if _covers_everything(con):  # e.g. a first import of every security's prices
+    scoped = not (articles is None and symbols is None)
+    reads = dict(REFRESH_READS)
+    if scoped:
+        reads["daily_returns"] = None  # the scope's benchmarks, and the returns it keeps
+        if isinstance(articles, str):
+            reads[articles] = ["article_id"]
+    # (table -> None: replaced whole; or the rows to replace, by column values: see below)
+    writes: dict[str, dict[str, list[str]] | None] = dict.fromkeys(REFRESH_WRITES)
+    with local_duckdb(con, reads, writes) as con:
+        _register_context(con, benchmarks or DEFAULT_BENCHMARKS)
+        try:
+            if not scoped:
                 _recompute(con, scoped=False)
-            elif con.execute("SELECT EXISTS (SELECT 1 FROM reaction_symbols) "
-                             "OR EXISTS (SELECT 1 FROM reaction_articles)").fetchall()[0][0]:
-                _recompute(con, scoped=True)
-            con.execute("DROP TABLE IF EXISTS reaction_symbols; DROP TABLE IF EXISTS reaction_articles")
-    finally:
-        _unregister_context(con)
+            else:
+                _scope(con, articles, symbols)
+                if _covers_everything(con):  # e.g. a first import of every security's prices
+                    _recompute(con, scoped=False)
+                else:
+                    scope_symbols = [s for (s,) in con.execute("SELECT symbol FROM reaction_symbols").fetchall()]
+                    scope_articles = [a for (a,) in con.execute(
+                        "SELECT article_id FROM reaction_articles").fetchall()]
+                    # what a scoped recompute replaces (on PostgreSQL, only these rows go back)
+                    writes["daily_returns"] = {"symbol": scope_symbols}
+                    writes["reactions"] = {"symbol": scope_symbols, "article_id": scope_articles}
+                    if scope_symbols or scope_articles:
+                        _recompute(con, scoped=True)
+                con.execute("DROP TABLE IF EXISTS reaction_symbols; DROP TABLE IF EXISTS reaction_articles")
+        finally:
+            _unregister_context(con)
 
 
 def _scope(con: duckdb.DuckDBPyConnection, articles: Iterable[str] | str | None,
@@ -420,15 +450,15 @@ def reactions_for(con: duckdb.DuckDBPyConnection, symbol: str, site_tz: str = "A
                   start: date | None = None, end: date | None = None) -> pd.DataFrame:
     """One row per article naming ``symbol``: when, what, and how the price reacted."""
     df = con.execute(f"""
-        SELECT a.article_id, a.published_at, a.title, a.source, a.url,
+        SELECT m.article_id, m.published_at, m.title, m.source, m.url,
                m.how, {", ".join("r." + c for c in REACTION_COLUMNS + SIGNIFICANCE_COLUMNS)},
                {_standard_errors()}
-        FROM mentions m JOIN articles a USING (article_id)
+        FROM mentions m  -- the per-security path: it carries what is shown of each article
         LEFT JOIN reactions r ON r.article_id = m.article_id AND r.symbol = m.symbol
         WHERE m.symbol = $symbol
-          AND ($start IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE >= $start)
-          AND ($end IS NULL OR (a.published_at AT TIME ZONE $tz)::DATE <= $end)
-        ORDER BY a.published_at, a.article_id
+          AND ($start IS NULL OR (m.published_at AT TIME ZONE $tz)::DATE >= $start)
+          AND ($end IS NULL OR (m.published_at AT TIME ZONE $tz)::DATE <= $end)
+        ORDER BY m.published_at, m.article_id
     """, {"tz": site_tz, "symbol": symbol, "start": start, "end": end}).df()
     df["published_at"] = df["published_at"].dt.tz_convert(site_tz)
     return df
@@ -540,14 +570,17 @@ def average_reaction(con: duckdb.DuckDBPyConnection, events: pd.DataFrame, befor
                   ON d.symbol = ev.symbol AND d.i BETWEEN ev.i0 - $before AND ev.i0 + $after
             ),
             path AS (
-                SELECT day, sum(ar) OVER run AS car, count(ar) OVER run AS n_ar
+                SELECT event, day, sum(ar) OVER run AS car, count(ar) OVER run AS n_ar
                 FROM daily WINDOW run AS (PARTITION BY event ORDER BY day)
             )
-            SELECT day, avg(car) AS caar, count(*) AS n, stddev_samp(car) / sqrt(count(*)) AS se
-            FROM path
+            SELECT event, day, car FROM path
             WHERE n_ar = day + $before + 1  -- every abnormal return from -before to this day is known
-            GROUP BY day ORDER BY day
+            ORDER BY day, event
         """, params).df()
+        # across events in Python: the same digits from either store (their stddevs differ in the last)
+        by_day = days.groupby("day", sort=True)["car"]
+        days = pd.DataFrame({"caar": by_day.mean(), "n": by_day.count(),
+                             "se": by_day.std(ddof=1) / np.sqrt(by_day.count())}).reset_index()
         per_event = con.execute(f"""{ev_sql},
             win AS (
                 SELECT ev.event, sum({ar}) AS car, count({ar}) AS n_ar
@@ -632,7 +665,7 @@ def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
                   site_tz: str = "Asia/Shanghai", model: str = "market") -> pd.DataFrame:
     """The largest absolute abnormal daily moves of ``symbol``, each with the articles whose
     event session is that day or one of the ``lookback`` sessions before it."""
-    return con.execute(f"""
+    df = con.execute(f"""
         WITH moves AS (
             SELECT date, i, ret, rm, {_abnormal(model)} AS ar, lag(date, $lookback) OVER (ORDER BY i) AS since
             FROM daily_returns d WHERE symbol = $symbol
@@ -642,17 +675,38 @@ def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
             WHERE ar IS NOT NULL AND ($start IS NULL OR date >= $start) AND ($end IS NULL OR date <= $end)
             ORDER BY abs(ar) DESC LIMIT $limit
         )
-        SELECT date, ret, rm, ar, coalesce(found, []) AS articles FROM (
-            SELECT t.date, t.ret, t.rm, t.ar,
-                   list(struct_pack(article_id := a.article_id, title := a.title, source := a.source,
-                                    published := strftime(a.published_at AT TIME ZONE $tz, '%Y-%m-%d %H:%M'),
-                                    session := r.session)
-                        ORDER BY a.published_at) FILTER (WHERE a.article_id IS NOT NULL) AS found
-            FROM top t
-            LEFT JOIN reactions r ON r.symbol = $symbol AND r.session <= t.date
-                 AND r.session >= coalesce(t.since, t.date)
-            LEFT JOIN articles a ON a.article_id = r.article_id
-            GROUP BY t.date, t.ret, t.rm, t.ar
-        ) ORDER BY abs(ar) DESC
+        SELECT t.date, t.ret, t.rm, t.ar,
+               {", ".join(f"list({v} ORDER BY a.published_at, a.article_id) FILTER (WHERE a.article_id IS NOT NULL)"
+                          f" AS {k}" for k, v in _STORY_FIELDS.items())}
+        FROM top t
+        LEFT JOIN reactions r ON r.symbol = $symbol AND r.session <= t.date
+             AND r.session >= coalesce(t.since, t.date)
+        LEFT JOIN mentions a ON a.symbol = $symbol AND a.article_id = r.article_id
+        GROUP BY t.date, t.ret, t.rm, t.ar
+        ORDER BY abs(t.ar) DESC, t.date
     """, {"symbol": symbol, "start": start, "end": end, "limit": limit, "lookback": lookback,
           "tz": site_tz}).df()
+    # the articles of each move as records (parallel lists in SQL: both stores build them alike)
+    fields = list(_STORY_FIELDS)
+    stories = [[dict(zip(fields, values, strict=True)) for values in zip(
+        *[[_plain(v) for v in _items(row[f])] for f in fields], strict=True)]
+        for row in df[fields].to_dict("records")]
+    return df.drop(columns=fields).assign(articles=pd.Series(stories, index=df.index, dtype=object))
+
+
+_STORY_FIELDS = {"article_id": "a.article_id", "title": "a.title", "source": "a.source",
+                 "published": "strftime(a.published_at AT TIME ZONE $tz, '%Y-%m-%d %H:%M')",
+                 "session": "r.session"}
+
+
+def _items(value: Any) -> list[Any]:
+    return [] if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else list(value)
+
+
+def _plain(value: Any) -> Any:
+    """A list element as plain Python (a date, not a Timestamp)."""
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).date()
+    return value

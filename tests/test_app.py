@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -14,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.ingest import ingest_folder
 from dashboard.prices import import_csv
 from dashboard.store import Store
-from tests.conftest import ROOT, write_post
+from tests.conftest import ROOT, target_of, write_post
 from tests.yfstub import DNS, NO_TZ, FakeDownload
 
 SEED_27 = "202112272227521160"
@@ -53,13 +54,14 @@ def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def seeded_env(tmp_path: Path, shared_posts: Path, shared_prices: Path,
+def seeded_env(new_store: Any, shared_posts: Path, shared_prices: Path,
                monkeypatch: pytest.MonkeyPatch) -> Store:
-    store = Store(tmp_path / "store.duckdb")
+    """The seed posts and real prices, in a store on each backend the app is pointed at."""
+    store = new_store()
     ingest_folder(store, shared_posts / "seeds")
     for f in ("hsi-constituents/3690.HK.csv", "hsi-constituents/1024.HK.csv", "download-format/^HSI.csv"):
         import_csv(store, shared_prices / f)
-    monkeypatch.setenv("DASHBOARD_DB", str(store.path))
+    monkeypatch.setenv("DASHBOARD_DB", target_of(store))
     monkeypatch.setenv("DASHBOARD_POSTS", str(shared_posts / "seeds"))
     monkeypatch.delenv("DASHBOARD_HOSTED", raising=False)
     return store

@@ -14,18 +14,22 @@ from dashboard import candles as C
 from dashboard import coverage
 from dashboard.ingest import ingest_folder
 from dashboard.prices import import_csv
-from dashboard.store import Store
-from tests.conftest import SHARED
+from dashboard.store import Store, open_store
+from tests.conftest import BACKENDS, SHARED
 
 SITE_TZ = "Asia/Shanghai"
 FILES = ("hsi-constituents/3690.HK.csv", "hsi-constituents/1024.HK.csv", "download-format/^HSI.csv")
 
 
-@pytest.fixture(scope="module")
-def real_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+@pytest.fixture(scope="module", params=BACKENDS)
+def real_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
     if not (SHARED / "prices").exists() or not (SHARED / "posts" / "seeds").exists():
         pytest.skip(f"real data not available: {SHARED} is absent")
-    store = Store(Path(tmp_path_factory.mktemp("candles")) / "store.duckdb")
+    if request.param == "duckdb":
+        store = Store(Path(tmp_path_factory.mktemp("candles")) / "store.duckdb")
+    else:
+        server = request.getfixturevalue("pg_server")
+        store = open_store(server.url(server.create_database()))
     ingest_folder(store, SHARED / "posts" / "seeds")
     for f in FILES:
         import_csv(store, SHARED / "prices" / f)
@@ -241,3 +245,24 @@ def test_gaps_in_a_row_and_no_prices_at_all(store: Store) -> None:
         assert empty.empty and "ma5" in empty.columns
         assert C.range_summary(c, "9999.HK") is None
         assert C.markers_for(empty, coverage.session_markers(c, "0001.HK", None, None, SITE_TZ)).empty
+
+
+def test_a_high_or_low_reached_twice_is_dated_by_its_first_session(store: Store) -> None:
+    """Equal highs (or lows) on several sessions: the summary names the first, however the rows
+    were written (newest first here, as a batch import may store them), on either store."""
+    from dashboard.prices import ensure_securities, write_prices
+
+    days = pd.to_datetime(["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07"]).date
+    frame = pd.DataFrame({"open": [10.0, 10.0, 10.0, 10.0], "high": [11.0, 12.0, 11.0, 12.0],
+                          "low": [9.0, 9.5, 9.0, 9.5], "close": [10.5, 10.8, 10.6, 10.9],
+                          "adj_close": [10.5, 10.8, 10.6, 10.9], "volume": [100.0, 200.0, 300.0, 400.0]},
+                         index=pd.Index(days, name="date")).iloc[::-1]
+    with store.write() as c:
+        ensure_securities(c, ["0002.HK"])
+        for day in frame.index:  # one row at a time, the last session first
+            write_prices(c, "0002.HK", frame.loc[[day]], "test", (day, day))
+    with store.read() as c:
+        s = C.range_summary(c, "0002.HK", None, None)
+    assert s is not None
+    assert (s.high, s.high_session) == (12.0, date(2024, 3, 5))
+    assert (s.low, s.low_session) == (9.0, date(2024, 3, 4))

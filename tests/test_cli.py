@@ -11,20 +11,23 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write_post
+from tests.pgserver import PASSWORD
 
 
-def run(*args: str, db: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, db: Path | str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.pop("DASHBOARD_DB", None) if env is None or "DASHBOARD_DB" not in env else None
     cmd = [sys.executable, "-m", "dashboard", *args] + (["--db", str(db)] if db else [])
-    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=120)
+    assert PASSWORD not in out.stdout + out.stderr  # a PostgreSQL URL's password is never printed
+    return out
 
 
-def test_ingest_prints_counts_and_rejections(tmp_path: Path) -> None:
+def test_ingest_prints_counts_and_rejections(tmp_path: Path, db_target: str) -> None:
     folder = tmp_path / "posts"
     write_post(folder, "good.md", "美团-W(03690.HK)。")
     (folder / "bad.md").write_text("---\ntitle: x\ndate:  +0800\n---\n")
-    db = tmp_path / "s.duckdb"
+    db = db_target
     out = run("ingest", str(folder), db=db)
     assert out.returncode == 0, out.stderr
     assert "new:        1" in out.stdout and "rejected:   1" in out.stdout
@@ -41,12 +44,12 @@ def test_ingest_fails_only_when_nothing_could_be_read(tmp_path: Path) -> None:
     assert run("ingest", str(tmp_path / "missing"), db=tmp_path / "s.duckdb").returncode == 2
 
 
-def test_db_defaults_to_the_environment(tmp_path: Path) -> None:
+def test_db_defaults_to_the_environment(tmp_path: Path, db_target: str) -> None:
     folder = tmp_path / "posts"
     write_post(folder, "a.md")
-    db = tmp_path / "from-env.duckdb"
-    out = run("ingest", str(folder), env={"DASHBOARD_DB": str(db)})
-    assert out.returncode == 0 and db.exists()
+    out = run("ingest", str(folder), env={"DASHBOARD_DB": db_target})
+    assert out.returncode == 0, out.stderr
+    assert "1 articles" in run("status", env={"DASHBOARD_DB": db_target}).stdout
 
 
 def test_inspect_json(shared_posts: Path, tmp_path: Path) -> None:
@@ -66,8 +69,8 @@ def test_inspect_json(shared_posts: Path, tmp_path: Path) -> None:
     assert set(first) >= {"path", "id", "title", "published_at", "url", "source", "securities", "error"}
 
 
-def test_prices_import_and_status(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
+def test_prices_import_and_status(shared_posts: Path, shared_prices: Path, tmp_path: Path, db_target: str) -> None:
+    db = db_target
     run("ingest", str(shared_posts / "seeds"), db=db)
     out = run("prices", "import", str(shared_prices / "hsi-constituents" / "3690.HK.csv"),
               str(shared_prices / "hsi-constituents" / "1024.HK.csv"),
@@ -95,8 +98,8 @@ def test_prices_import_reports_a_bad_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_prices_fetch_offline_says_why_and_how(shared_posts: Path, tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
+def test_prices_fetch_offline_says_why_and_how(shared_posts: Path, tmp_path: Path, db_target: str) -> None:
+    db = db_target
     run("ingest", str(shared_posts / "seeds"), db=db)
     out = run("prices", "fetch", db=db)
     if "failed   " not in out.stdout:
@@ -111,8 +114,8 @@ def test_prices_fetch_offline_says_why_and_how(shared_posts: Path, tmp_path: Pat
     assert "Yahoo Finance could not be reached" in line
 
 
-def test_reactions_json(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
+def test_reactions_json(shared_posts: Path, shared_prices: Path, tmp_path: Path, db_target: str) -> None:
+    db = db_target
     run("ingest", str(shared_posts / "seeds"), db=db)
     run("prices", "import", str(shared_prices / "hsi-constituents" / "3690.HK.csv"),
         str(shared_prices / "download-format" / "^HSI.csv"), db=db)
@@ -140,8 +143,8 @@ def test_reactions_json(shared_posts: Path, shared_prices: Path, tmp_path: Path)
     assert none[0]["t_car_0_p2"] is None and none[0]["p_car_0_p2_mm"] is None and none[0]["n_est"] is None
 
 
-def test_prices_fetch_from_a_csv_folder(shared_posts: Path, shared_prices: Path, tmp_path: Path) -> None:
-    db = tmp_path / "s.duckdb"
+def test_prices_fetch_from_a_csv_folder(shared_posts: Path, shared_prices: Path, tmp_path: Path, db_target: str) -> None:
+    db = db_target
     run("ingest", str(shared_posts / "seeds"), db=db)
     out = run("prices", "fetch", "--csv-dir", str(shared_prices / "hsi-constituents"), db=db)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -13,6 +13,7 @@ import sys
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -122,6 +123,41 @@ def test_an_old_store_quarantines_its_extreme_dates_on_first_open(old_store: Sto
                                          f"publication date 9999-12-31 23:59:59 (UTC) {range_}"]
     last = (LATEST_PUBLISHED - timedelta(days=1)).date()
     assert (EARLIEST_PUBLISHED.date(), last) == (date(1970, 1, 1), date(2099, 12, 31))  # as ingest enforces
+
+
+def test_an_old_postgresql_store_quarantines_its_extreme_dates(pg_server: Any, shared_posts: Path,
+                                                               shared_prices: Path) -> None:
+    """The same migration on a PostgreSQL store that missed it: run by the first process that
+    opens the store (here a read), as on a DuckDB file."""
+    from dashboard.store import open_store
+
+    db = pg_server.create_database()
+    try:
+        store = open_store(pg_server.url(db))
+        ingest_folder(store, shared_posts / "seeds")
+        for f in ("hsi-constituents/3690.HK.csv", "hsi-constituents/1024.HK.csv", "download-format/^HSI.csv"):
+            import_csv(store, shared_prices / f)
+        with store.write() as con:
+            for aid, when in EXTREME.items():
+                for table in ("articles", "mentions"):
+                    con.execute(f"UPDATE {table} SET published_at = ?::TIMESTAMPTZ WHERE article_id = ?",
+                                [when, aid])
+            con.execute("DELETE FROM meta WHERE key = 'migration:articles.supported_dates'")
+        store.close()
+        later = open_store(pg_server.url(db))  # another process, later: it has not looked yet
+        with later.read() as con:
+            assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 0
+            assert con.execute("SELECT count(*) FROM mentions").fetchall()[0][0] == 0
+            assert con.execute("SELECT count(*) FROM reactions").fetchall()[0][0] == 0
+            rejected = dict(current_rejections(con))
+            assert con.execute("SELECT count(*) FROM meta WHERE key = 'migration:articles.supported_dates'"
+                               ).fetchall()[0][0] == 1
+        later.close()
+        range_ = "is outside the supported range 1970-01-01 … 2099-12-31 (UTC)"
+        assert sorted(rejected.values()) == [f"publication date 0001-01-01 00:00:00 (UTC) {range_}",
+                                             f"publication date 9999-12-31 23:59:59 (UTC) {range_}"]
+    finally:
+        pg_server.drop_database(db)
 
 
 def test_every_command_works_on_an_old_store_with_extreme_dates(old_store: Store, shared_prices: Path,

@@ -1,11 +1,12 @@
 """Many price exports, or many fetched symbols, written in one transaction with one reaction
-refresh; a bad file is refused whole and the others still import."""
+refresh; a bad file is refused whole and the others still import. On both backends."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -20,7 +21,6 @@ from dashboard.prices import (
     stored_prices,
     update_prices,
 )
-from dashboard.store import Store
 from tests.conftest import write_post
 from tests.test_cli import run
 
@@ -34,15 +34,15 @@ def bad_csv(folder: Path) -> Path:
     return bad
 
 
-def table(store: Store, sql: str) -> pd.DataFrame:
+def table(store: Any, sql: str) -> pd.DataFrame:
     with store.read() as con:
         return con.execute(sql).df()
 
 
 def test_a_batch_imports_what_one_file_at_a_time_would(tmp_path: Path, shared_posts: Path,
-                                                       shared_prices: Path) -> None:
+                                                       shared_prices: Path, new_store: Any) -> None:
     files = [shared_prices / f for f in FILES]
-    one_by_one, batch = Store(tmp_path / "one.duckdb"), Store(tmp_path / "batch.duckdb")
+    one_by_one, batch = new_store("one"), new_store("batch")
     for store in (one_by_one, batch):
         ingest_folder(store, shared_posts / "seeds")
     for f in files:
@@ -64,7 +64,7 @@ def test_a_batch_imports_what_one_file_at_a_time_would(tmp_path: Path, shared_po
     assert table(one_by_one, "SELECT count(DISTINCT fetched_at) AS n FROM prices")["n"][0] == 3
 
 
-def test_the_last_file_of_a_symbol_wins(tmp_path: Path, shared_prices: Path) -> None:
+def test_the_last_file_of_a_symbol_wins(tmp_path: Path, shared_prices: Path, store: Any) -> None:
     src = pd.read_csv(shared_prices / "hsi-constituents" / "3690.HK.csv")
     early, late = tmp_path / "a" / "3690.HK.csv", tmp_path / "b" / "3690.HK.csv"
     early.parent.mkdir()
@@ -73,7 +73,6 @@ def test_the_last_file_of_a_symbol_wins(tmp_path: Path, shared_prices: Path) -> 
     changed = src[src["Date"] >= "2021-12"].copy()
     changed["Close"] = changed["Close"] * 2
     changed.to_csv(late, index=False)
-    store = Store(tmp_path / "s.duckdb")
     import_csvs(store, [early, late])
     with store.read() as con:
         px = stored_prices(con, "3690.HK").set_index("date")["close"]
@@ -83,10 +82,10 @@ def test_the_last_file_of_a_symbol_wins(tmp_path: Path, shared_prices: Path) -> 
     assert cov == [(date(2020, 1, 2), date(2025, 5, 22), "csv:3690.HK.csv")]
 
 
-def test_prices_import_reports_each_file_in_order(tmp_path: Path, shared_prices: Path) -> None:
+def test_prices_import_reports_each_file_in_order(tmp_path: Path, shared_prices: Path, db_target: str) -> None:
     files = [str(shared_prices / f) for f in FILES[:2]]
     bad = str(bad_csv(tmp_path / "x"))
-    out = run("prices", "import", files[0], bad, files[1], db=tmp_path / "s.duckdb")
+    out = run("prices", "import", files[0], bad, files[1], db=db_target)
     assert out.returncode == 1
     rows = len(read_price_csv(files[1])[1])
     assert out.stdout.splitlines() == [f"imported {files[0]}: 3690.HK, 1323 rows",
@@ -122,9 +121,8 @@ DEC = (date(2021, 12, 1), date(2021, 12, 31))
 SPANS = {"3690.HK": DEC, "1024.HK": DEC, "NOSUCH": DEC}
 
 
-def test_a_fetch_of_many_batches_is_one_write(tmp_path: Path, shared_prices: Path) -> None:
+def test_a_fetch_of_many_batches_is_one_write(tmp_path: Path, shared_prices: Path, store: Any) -> None:
     files = {s: shared_prices / "hsi-constituents" / f"{s}.csv" for s in ("3690.HK", "1024.HK")}
-    store = Store(tmp_path / "s.duckdb")
     seen = []
     report = update_prices(store, ExportsSource(files), SPANS, batch_size=1, today=date(2026, 11, 21),
                            progress=lambda done, total: seen.append((done, total)))
@@ -134,19 +132,18 @@ def test_a_fetch_of_many_batches_is_one_write(tmp_path: Path, shared_prices: Pat
     assert table(store, "SELECT symbol FROM price_failures")["symbol"].tolist() == ["NOSUCH"]
 
 
-def test_a_source_that_breaks_keeps_the_batches_before(tmp_path: Path, shared_prices: Path) -> None:
+def test_a_source_that_breaks_keeps_the_batches_before(tmp_path: Path, shared_prices: Path,
+                                                      store: Any) -> None:
     files = {s: shared_prices / "hsi-constituents" / f"{s}.csv" for s in ("3690.HK", "1024.HK")}
-    store = Store(tmp_path / "s.duckdb")
     with pytest.raises(RuntimeError, match="the source broke"):
         update_prices(store, ExportsSource(files, fail_on=2), SPANS, batch_size=1, today=date(2026, 11, 21))
     # the first batch (3690.HK) was answered before the second broke: it is stored
     assert table(store, "SELECT DISTINCT symbol FROM prices")["symbol"].tolist() == ["3690.HK"]
 
 
-def test_unchanged_prices_leave_the_reactions_alone(tmp_path: Path, shared_prices: Path) -> None:
+def test_unchanged_prices_leave_the_reactions_alone(tmp_path: Path, shared_prices: Path, store: Any) -> None:
     folder = tmp_path / "posts"
     write_post(folder, "a.md", "美团-W(03690.HK)。", date="2021-12-28 10:00:00 +0800")
-    store = Store(tmp_path / "s.duckdb")
     ingest_folder(store, folder)
     files = [shared_prices / f for f in FILES]
     import_csvs(store, files)

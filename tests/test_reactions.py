@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,16 +13,16 @@ import pytest
 from dashboard.ingest import ingest_folder
 from dashboard.prices import import_csv
 from dashboard.reactions import average_reaction, largest_moves, reactions_for
-from dashboard.store import Store
-from tests.conftest import write_post
+from dashboard.store import Store, open_store
+from tests.conftest import target_of, write_post
 
 SEED_27 = "202112272227521160"  # 2021-12-27 23:33 +08:00
 SEED_29 = "202112292228912369"  # 2021-12-29 05:58 +08:00
 
 
 @pytest.fixture
-def seeded(tmp_path: Path, shared_posts: Path, shared_prices: Path) -> Store:
-    store = Store(tmp_path / "s.duckdb")
+def seeded(new_store: Any, tmp_path: Path, shared_posts: Path, shared_prices: Path) -> Store:
+    store = new_store()
     ingest_folder(store, shared_posts / "seeds")
     for f in ("hsi-constituents/3690.HK.csv", "hsi-constituents/1024.HK.csv", "download-format/^HSI.csv"):
         import_csv(store, shared_prices / f)
@@ -91,9 +92,9 @@ def test_measures_match_hand_calculation(seeded: Store, shared_prices: Path) -> 
     assert r.loc[SEED_27, "car_m1_p1"] == pytest.approx(by_hand, abs=1e-6)
 
 
-def test_windows_past_the_data_are_missing_not_zero(tmp_path: Path, shared_posts: Path,
+def test_windows_past_the_data_are_missing_not_zero(new_store: Any, tmp_path: Path, shared_posts: Path,
                                                     shared_prices: Path) -> None:
-    store = Store(tmp_path / "s.duckdb")
+    store = new_store()
     ingest_folder(store, shared_posts / "seeds")
     full = pd.read_csv(shared_prices / "hsi-constituents" / "3690.HK.csv")
     cut = tmp_path / "3690.HK.csv"
@@ -107,9 +108,9 @@ def test_windows_past_the_data_are_missing_not_zero(tmp_path: Path, shared_posts
     assert not pd.isna(r.loc[SEED_29, "day0_return"])
 
 
-def test_no_benchmark_means_no_abnormal_return(tmp_path: Path, shared_posts: Path,
+def test_no_benchmark_means_no_abnormal_return(new_store: Any, tmp_path: Path, shared_posts: Path,
                                                shared_prices: Path) -> None:
-    store = Store(tmp_path / "s.duckdb")
+    store = new_store()
     ingest_folder(store, shared_posts / "seeds")
     import_csv(store, shared_prices / "hsi-constituents" / "3690.HK.csv")
     r = by_article(store, "3690.HK")
@@ -131,10 +132,10 @@ def test_no_benchmark_means_no_abnormal_return(tmp_path: Path, shared_posts: Pat
         ("2025-05-30 20:00:00 +0800", "2025-06-03"),  # ... after the close on Friday; Monday 06-02
     ],                                                # was not a holiday, but 05-31 Tuen Ng fell on a
 )                                                     # Saturday: XHKG trades 06-02 -- checked below
-def test_event_session_rules(tmp_path: Path, shared_prices: Path, published: str, session: str) -> None:
+def test_event_session_rules(new_store: Any, tmp_path: Path, shared_prices: Path, published: str, session: str) -> None:
     import exchange_calendars as xcals
 
-    store = Store(tmp_path / "s.duckdb")
+    store = new_store()
     folder = tmp_path / "posts"
     write_post(folder, "a.md", "美团-W(03690.HK)。", date=published)
     ingest_folder(store, folder)
@@ -146,8 +147,8 @@ def test_event_session_rules(tmp_path: Path, shared_prices: Path, published: str
     assert str(got) == session
 
 
-def test_us_articles_are_compared_in_new_york_time(tmp_path: Path, shared_prices: Path) -> None:
-    store = Store(tmp_path / "s.duckdb")
+def test_us_articles_are_compared_in_new_york_time(new_store: Any, tmp_path: Path, shared_prices: Path) -> None:
+    store = new_store()
     folder = tmp_path / "posts"
     # 03:00 in Beijing on the 28th is 14:00 on the 27th in New York: before that day's close
     write_post(folder, "a.md", "苹果(AAPL.O)。", date="2021-12-28 03:00:00 +0800")
@@ -159,8 +160,8 @@ def test_us_articles_are_compared_in_new_york_time(tmp_path: Path, shared_prices
     assert by_article(store, "AMZN")["session"].iloc[0] == pd.Timestamp("2021-12-28")
 
 
-def test_a_suspended_day_rolls_to_the_next_price_row(tmp_path: Path, shared_prices: Path) -> None:
-    store = Store(tmp_path / "s.duckdb")
+def test_a_suspended_day_rolls_to_the_next_price_row(new_store: Any, tmp_path: Path, shared_prices: Path) -> None:
+    store = new_store()
     folder = tmp_path / "posts"
     write_post(folder, "a.md", "美团-W(03690.HK)。", date="2021-12-28 10:00:00 +0800")
     ingest_folder(store, folder)
@@ -171,8 +172,8 @@ def test_a_suspended_day_rolls_to_the_next_price_row(tmp_path: Path, shared_pric
     assert by_article(store, "3690.HK")["session"].iloc[0] == pd.Timestamp("2021-12-29")
 
 
-def test_reactions_follow_new_articles_and_prices(tmp_path: Path, shared_prices: Path) -> None:
-    store = Store(tmp_path / "s.duckdb")
+def test_reactions_follow_new_articles_and_prices(new_store: Any, tmp_path: Path, shared_prices: Path) -> None:
+    store = new_store()
     import_csv(store, shared_prices / "hsi-constituents" / "3690.HK.csv")
     folder = tmp_path / "posts"
     write_post(folder, "a.md", "美团-W(03690.HK)。", date="2021-12-28 10:00:00 +0800")
@@ -302,9 +303,9 @@ def test_significance_of_each_window_matches_an_independent_calculation(
         assert r.loc[SEED_29, "p_car_0_p5_mm"] == pytest.approx(0.046225, abs=1e-6)
 
 
-def test_too_few_estimation_sessions_give_no_test(tmp_path: Path, shared_prices: Path) -> None:
+def test_too_few_estimation_sessions_give_no_test(new_store: Any, tmp_path: Path, shared_prices: Path) -> None:
     # Kuaishou listed 2021-02-05: on 05-24 its estimation window has 59 sessions, on 05-25 60
-    store = Store(tmp_path / "s.duckdb")
+    store = new_store()
     folder = tmp_path / "posts"
     for name, day in (("listing.md", "2021-02-05"), ("a.md", "2021-05-24"), ("b.md", "2021-05-25")):
         write_post(folder, name, "快手-W(01024.HK)。", title=day, date=f"{day} 10:00:00 +0800")
@@ -516,9 +517,19 @@ def test_an_older_store_gets_its_caches_rebuilt(seeded: Store, opened_by: str) -
 
     with seeded.read() as con:
         want = reactions_for(con, "3690.HK").set_index("article_id")
-    con = duckdb.connect(str(seeded.path))  # the caches as version 1 wrote them
-    con.execute(V1_CACHES)
-    con.close()
+    if seeded.kind == "duckdb":
+        con = duckdb.connect(str(seeded.path))  # the caches as version 1 wrote them
+        con.execute(V1_CACHES)
+        con.close()
+    else:
+        import psycopg
+
+        from dashboard.store.dialect import translate
+
+        with psycopg.connect(target_of(seeded), autocommit=True) as pg:
+            for stmt in translate(V1_CACHES):
+                pg.execute(stmt.text)
+        seeded = open_store(target_of(seeded))  # a process that has not seen this store yet
     if opened_by == "write":
         with seeded.write() as con:
             pass

@@ -34,6 +34,13 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """A DuckDB file: what this view exists for (a PostgreSQL view is an exported snapshot,
+    tests/test_store.py)."""
+    return Store(tmp_path / "store.duckdb", lock_timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Copies go to a folder of this test's own, so others' copies cannot confuse the count."""

@@ -31,6 +31,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dashboard.store.base import StoreBusy
+
 SCHEMA_VERSION = 3  # 2: significance columns in the reaction caches; 3: mentions, the per-security path
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
 
@@ -199,10 +201,6 @@ CREATE TABLE IF NOT EXISTS reactions (
 """
 
 
-class StoreBusy(RuntimeError):
-    """Another process is writing the store and did not finish in time."""
-
-
 class NotAStore(RuntimeError):
     """A DuckDB file that holds tables, but not the dashboard's: it is left untouched."""
 
@@ -236,12 +234,25 @@ class Generation:
 
 
 class Store:
+    """The embedded store: one DuckDB file."""
+
+    kind = "duckdb"
+
     def __init__(self, path: str | os.PathLike[str], lock_timeout: float = 60.0) -> None:
         self.path = Path(path).expanduser().resolve()
         self.lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    @property
+    def work_dir(self) -> Path:
+        """Where writers stage files: beside the store, on the same disk."""
+        return self.path.parent
 
     @property
     def exists(self) -> bool:
@@ -664,7 +675,12 @@ def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where
     the keys alone puts the boundaries, each read by a range of symbols (which zone maps and
     Parquet statistics use) and sorted on its own: no sort holds more than a group, whatever the
     size of the batch. Returns the rows appended; raises (the caller's transaction then rolls
-    back) if a group missed any."""
+    back) if a group missed any.
+
+    On PostgreSQL one statement: its sort spills to disk beyond ``work_mem``, and a security's
+    rows are found by the index on mentions, not by where they lie."""
+    if getattr(con, "kind", None) == "postgres":
+        return _append_sorted_pg(con, table, source, where, columns)
     con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
     bounds = con.execute(f"""
         WITH sized AS MATERIALIZED (  -- the sizes first: a window given size(text) holds the texts
@@ -707,12 +723,27 @@ def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where
     return done
 
 
+def _append_sorted_pg(con: Any, table: str, source: str, where: str, columns: str) -> int:
+    if "EXCLUDE" in columns:
+        raise ValueError("append_sorted on PostgreSQL: name the columns to append")
+    rows = con.execute(f"SELECT count(*) FROM {source} WHERE {where}").fetchall()[0][0]
+    con.execute(f"""
+        INSERT INTO {table}
+        SELECT {columns} FROM (SELECT *, {_TIME_KEY} AS time_key FROM {source} WHERE {where})
+        ORDER BY symbol, time_key
+    """)  # one statement: all of them, or an error
+    return int(rows)
+
+
 def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserted_sorted: bool = False) -> bool:
     """Keep ``mentions`` clustered by symbol: each write appends its rows (sorted within the
     batch); once the appended rows exceed ``slack`` of the table (and two row groups), the table
     is rewritten in order. The rewrite costs the corpus, but only every tenth growth or so; in
     between, a security's rows stay in a few row groups that DuckDB's zone maps pick out.
-    ``inserted_sorted``: the table was just filled in order from empty. True when it rewrote."""
+    ``inserted_sorted``: the table was just filled in order from empty. True when it rewrote.
+    (A PostgreSQL store finds a security's rows by its index on mentions: nothing to do.)"""
+    if getattr(con, "kind", None) == "postgres":
+        return False
     total = con.execute("SELECT count(*) FROM mentions").fetchall()[0][0]
     if inserted_sorted:
         con.execute("INSERT INTO meta VALUES ('mentions_clustered', ?) "

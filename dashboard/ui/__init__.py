@@ -26,6 +26,7 @@ from dashboard.ui.resources import (
     query,
     security_index,
     snapshots,
+    watch_store,
 )
 from dashboard.ui.sidebar import sidebar
 from dashboard.ui.state import VIEWS, ViewState, read_url, write_url
@@ -52,6 +53,7 @@ def page() -> None:
     except StoreBusy:
         st.warning(t("store_busy", lang_now))
         st.stop()
+    watch_store(gen)
     overview = query("securities_overview", gen)
     initial, notices = (read_url(overview, lambda: security_index(gen), lang_default)
                         if "init" not in st.session_state else ({}, []))

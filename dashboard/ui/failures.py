@@ -26,7 +26,7 @@ def _settings() -> tuple[bool, Any]:
         s = settings()
     except Exception:
         return True, None
-    return s.hosted, s.db_path
+    return s.hosted, s.store_label
 
 
 def show_failure(exc: Exception) -> None:

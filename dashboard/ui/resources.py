@@ -4,6 +4,7 @@ what the first start does in the background."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,27 +17,34 @@ from dashboard import background, candles, coverage, figures, reactions
 from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.i18n import t
 from dashboard.securities import SecurityIndex
-from dashboard.store import Generation, ReadView, Store, StoreBusy
+from dashboard.store import StoreBusy, open_store, read_view
 
 SAMPLE_POSTS = (PROJECT_ROOT / "data" / "posts").resolve()
 
 
 @st.cache_resource(show_spinner=False)
 def settings() -> Settings:
-    return load_settings()
+    env = dict(os.environ)
+    try:  # root-level secrets (Community Cloud's settings, .streamlit/secrets.toml) count as environment
+        env = {**{k: str(v) for k, v in st.secrets.items() if k.startswith("DASHBOARD_") and isinstance(
+            v, (str, int, float, bool))}, **env}
+    except Exception:  # no secrets file (Streamlit says so itself where a page reads one)
+        pass
+    return load_settings(env)
 
 
 @st.cache_resource(show_spinner=False)
-def snapshots() -> ReadView:
-    """The app's read view of the store (the file itself; a copy only while a writer works)."""
+def snapshots() -> Any:
+    """The app's read view of the store (a DuckDB file itself, a copy only while a writer works;
+    on PostgreSQL one exported snapshot per generation)."""
     s = settings()
-    return ReadView(Store(s.db_path, lock_timeout=s.lock_timeout))
+    return read_view(open_store(s.store_target, lock_timeout=s.lock_timeout))
 
 
-_last_generation: list[Generation] = []  # the generation the caches hold, for every session
+_last_generation: list[Any] = []  # the generation the caches hold, for every session
 
 
-def generation() -> Generation:
+def generation() -> Any:
     """The store's current generation. When it changes, the cached reads of the old one are
     dropped, so memory stays flat however often the store changes."""
     gen = snapshots().current().generation
@@ -49,7 +57,7 @@ def generation() -> Generation:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def query(name: str, gen: Generation, *args: Any) -> Any:
+def query(name: str, gen: Any, *args: Any) -> Any:
     """A cached read: ``coverage.<name>`` (or ``reactions.<name>``) on the snapshot of ``gen``."""
     with snapshots().reading() as snap:
         cur = snap.cursor()
@@ -60,14 +68,14 @@ def query(name: str, gen: Generation, *args: Any) -> Any:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def security_index(gen: Generation) -> SecurityIndex:
+def security_index(gen: Any) -> SecurityIndex:
     """What a typed code, name or pinyin means, over the store's securities (built when needed)."""
     overview = query("securities_overview", gen)
     return SecurityIndex.of(overview[["symbol", "name", "name_en"]])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def price_figure_json(gen: Generation, symbols: tuple[str, ...], titles: tuple[str, ...], start: date, end: date,
+def price_figure_json(gen: Any, symbols: tuple[str, ...], titles: tuple[str, ...], start: date, end: date,
                       lang: str, selected: date | None, averages: tuple[int, ...] = ()) -> str:
     """The chart of one security (candles and volume), or small multiples of several sharing
     the date axis; candles daily, weekly or monthly by the range (``candles.choose_interval``)."""
@@ -138,7 +146,7 @@ def _ingest(folder: Path) -> tuple[Any, list[str]]:
 
 
 def _fetch(symbols: list[str] | None = None, force: bool = False, s: Settings | None = None,
-           store: Store | None = None) -> Any:
+           store: Any = None) -> Any:
     return background.fetch_prices(s or settings(), symbols, force, store=store or snapshots().store)
 
 
@@ -152,6 +160,8 @@ def bootstrap() -> Bootstrap:
     """
     s = settings()
     store = snapshots().store
+    if s.shared:  # a shared store is written by its scheduled jobs; the app only reads it
+        return Bootstrap(None, hosted=s.hosted)
     has_articles = False
     if store.exists:
         try:
@@ -164,6 +174,24 @@ def bootstrap() -> Bootstrap:
     if result.work is not None and not has_articles:
         result.work.wait()
     return result
+
+
+def watch_store(shown: Any) -> None:
+    """Reruns an open page when the store has moved on from ``shown`` (the generation the page
+    was drawn from): a scheduled ingest, another process's price import. Viewers see new data
+    within a minute without reloading."""
+    st.session_state["store_generation"] = shown
+
+    @st.fragment(run_every=settings().store_poll_seconds)
+    def check() -> None:
+        try:
+            now = snapshots().store.generation()
+        except Exception:  # unreachable for a moment: the next check tries again
+            return
+        if now != st.session_state.get("store_generation"):
+            st.rerun(scope="app")
+
+    check()
 
 
 def folder_changed(folder: Path) -> bool:

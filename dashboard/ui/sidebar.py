@@ -123,8 +123,9 @@ def data_controls(securities: list[str], lang: str) -> None:
         upload = st.file_uploader(t("import_csv", lang), type=["csv"], key="price_csv")
         if upload is not None and st.session_state.get("imported_name") != upload.name:
             import_upload(upload, securities, lang)
-        st.caption(t("watching", lang, s=s.watch_seconds))
-        watch_folder(Path(folder).expanduser())
+        if not s.shared:  # a shared store is written by its scheduled jobs, not by a folder here
+            st.caption(t("watching", lang, s=s.watch_seconds))
+            watch_folder(Path(folder).expanduser())
 
 
 def run_ingest(folder: Path, lang: str) -> None:
