@@ -447,10 +447,10 @@ def app_range(span: tuple[date, date] | None) -> tuple[date, date]:
 def pick_targets(db: Path, keyword: str) -> Targets:
     from dashboard import coverage
     from dashboard.config import load_settings
-    from dashboard.store import Store
+    from dashboard.store import open_store
 
     tz = load_settings().site_timezone
-    with Store(db).read() as con:  # a store of an older schema is migrated first
+    with open_store(db).read() as con:  # a store of an older schema is migrated first
         overview = coverage.securities_overview(con)
         priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
         if len(priced) < 2:
@@ -616,13 +616,14 @@ def store_changes(page: Any, server: Server, db: Path, t: Targets, n: int) -> di
     act_rerun(page)  # settle: whatever the steps before left behind
     out: dict[str, Any] = {"before": {**server.snapshot_use(), "rss_mib": rss_mib(server.pid)},
                            "after": [], "rerun_s": [], "write_s": [], "unchanged_generation": 0}
+    on_file = not str(db).startswith("postgresql://")  # a PostgreSQL store has no file generation
     for _ in range(n):
-        gen = Generation.of(db)
+        gen = Generation.of(db) if on_file else None
         w0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "dashboard", "prices", "import", t.change_csv, "--db", str(db)],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         out["write_s"].append(time.perf_counter() - w0)
-        out["unchanged_generation"] += Generation.of(db) == gen
+        out["unchanged_generation"] += on_file and Generation.of(db) == gen
         out["rerun_s"].append(act_rerun(page))
         out["after"].append({**server.snapshot_use(), "rss_mib": rss_mib(server.pid)})
     return out
@@ -632,7 +633,7 @@ def measure_queries(db: Path, t: Targets, warm: int = 3) -> dict[str, dict[str, 
     """Each query as the first paint calls it (and the keyword query as the browser step does),
     on a fresh read-only connection: the first call, then ``warm`` more."""
     from dashboard import coverage
-    from dashboard.store import Store
+    from dashboard.store import open_store
 
     s1, e1 = t.first_range
     s2 = _later_start(*t.second_range)
@@ -645,7 +646,7 @@ def measure_queries(db: Path, t: Targets, warm: int = 3) -> dict[str, dict[str, 
                                                        keyword=t.keyword, limit=limit),
     }
     out: dict[str, dict[str, list[float]]] = {k: {"cold": [], "warm": []} for k in calls}
-    with Store(db).read() as con:
+    with open_store(db).read() as con:
         for name, call in calls.items():
             for i in range(1 + warm):
                 cur = con.cursor()
@@ -655,6 +656,10 @@ def measure_queries(db: Path, t: Targets, warm: int = 3) -> dict[str, dict[str, 
                 out[name]["cold" if i == 0 else "warm"].append(time.perf_counter() - t0)
                 cur.close()
     return out
+
+
+def _store_arg(value: str) -> Path | str:
+    return value if value.startswith("postgresql://") else Path(value)
 
 
 def table_limit() -> int:
@@ -672,10 +677,10 @@ def table_limit() -> int:
 def check_keyword(db: Path, t: Targets) -> None:
     """The keyword step waits for the table to change: make sure the keyword changes it."""
     from dashboard import coverage
-    from dashboard.store import Store
+    from dashboard.store import open_store
 
     s2 = _later_start(*t.second_range)
-    with Store(db).read() as con:
+    with open_store(db).read() as con:
         args = (con, [t.second], t.tz, s2, t.second_range[1])
         plain = coverage.related_coverage(*args, limit=table_limit())
         hit = coverage.related_coverage(*args, keyword=t.keyword, limit=table_limit())
@@ -863,7 +868,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dir", type=Path, default=Path("/work/bench"), help="corpora and built stores")
-    parser.add_argument("--db", type=Path, help="measure this store (one size; not built, not changed "
+    parser.add_argument("--db", type=_store_arg, help="measure this store (a file, or a postgresql:// URL) (one size; not built, not changed "
                                                "except by the 'changes' step's re-imports)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--changes", type=int, default=5, help="store writes in the 'changes' step")
@@ -884,7 +889,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.db is not None:
-        if not args.db.exists():
+        if isinstance(args.db, Path) and not args.db.exists():
             raise SystemExit(f"no store at {args.db}")
         stores = [(0, args.db)]
     else:
