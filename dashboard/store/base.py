@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -108,3 +109,36 @@ class Store(Protocol):
     def write(self, timeout: float | None = None) -> AbstractContextManager[Any]: ...
 
     def snapshot(self, timeout: float | None = None) -> Snapshot: ...
+
+
+class CountedReaders:
+    """What both read views share: each query holds the view's current snapshot for the length
+    of a block (``reading()``), and a snapshot the view has replaced meanwhile (put in
+    ``_retired``) is closed by its last reader. Subclasses set ``_lock``, ``_readers``
+    (id of a snapshot -> queries running on it) and ``_retired``, and define ``current()``."""
+
+    _lock: threading.RLock
+    _readers: dict[int, int]
+    _retired: dict[int, Any]
+
+    def current(self) -> Any:
+        raise NotImplementedError
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """The current view of the store, kept open until the block ends."""
+        with self._lock:
+            snap = self.current()
+            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
+        try:
+            yield snap
+        finally:
+            with self._lock:
+                left = self._readers[id(snap)] - 1
+                if left:
+                    self._readers[id(snap)] = left
+                else:
+                    del self._readers[id(snap)]
+                    retired = self._retired.pop(id(snap), None)
+                    if retired is not None:
+                        retired.close()

@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dashboard.store.base import StoreBusy
+from dashboard.store.base import CountedReaders, StoreBusy
 
 SCHEMA_VERSION = 3  # 2: significance columns in the reaction caches; 3: mentions, the per-security path
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
@@ -450,7 +450,7 @@ class Snapshot:
                 shutil.rmtree(self.path.parent, ignore_errors=True)
 
 
-class ReadView:
+class ReadView(CountedReaders):
     """A long-running reader's view of the store (the app): the store file itself, opened
     read-only, while no writer wants it; a private copy of it while one does.
 
@@ -557,25 +557,6 @@ class ReadView:
                     self.step_aside()
             except Exception:  # never let the watcher die; the next query re-opens the view
                 continue
-
-    @contextmanager
-    def reading(self) -> Iterator[Snapshot]:
-        """The current view of the store, kept open until the block ends."""
-        with self._lock:
-            snap = self.current()
-            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
-        try:
-            yield snap
-        finally:
-            with self._lock:
-                left = self._readers[id(snap)] - 1
-                if left:
-                    self._readers[id(snap)] = left
-                else:
-                    del self._readers[id(snap)]
-                    retired = self._retired.pop(id(snap), None)
-                    if retired is not None:
-                        retired.close()
 
     def close(self) -> None:
         self._stop.set()

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 from psycopg import errors as pgerrors
 from psycopg.types.numeric import NumericBinaryLoader, NumericLoader
 
-from dashboard.store.base import StoreBusy, StoreUnavailable, redact, scrub, secrets_of
+from dashboard.store.base import CountedReaders, StoreBusy, StoreUnavailable, redact, scrub, secrets_of
 from dashboard.store.dialect import Statement, null_keys, schema_for_postgres, translate
 
 WRITE_LOCK = 0x6E657773  # the advisory lock every writer holds ("news")
@@ -869,7 +869,7 @@ class _SnapshotCursor(PgConnection):
                 self._pool.putconn(conn)
 
 
-class PgReadView:
+class PgReadView(CountedReaders):
     """The app's view of a shared store: one exported snapshot per generation, re-taken when a
     write has moved the generation on (looked up at most every ``poll`` seconds, and at once
     after a write by this process); a replaced snapshot is closed when its last query is done.
@@ -929,24 +929,6 @@ class PgReadView:
         with self._lock:
             self._checked = (-1e9, -1)
             return self.current()
-
-    @contextmanager
-    def reading(self) -> Iterator[PgSnapshot]:
-        with self._lock:
-            snap = self.current()
-            self._readers[id(snap)] = self._readers.get(id(snap), 0) + 1
-        try:
-            yield snap
-        finally:
-            with self._lock:
-                left = self._readers[id(snap)] - 1
-                if left:
-                    self._readers[id(snap)] = left
-                else:
-                    del self._readers[id(snap)]
-                    retired = self._retired.pop(id(snap), None)
-                    if retired is not None:
-                        retired.close()
 
     def close(self) -> None:
         self._stop.set()

@@ -19,7 +19,7 @@ from dashboard.ui.resources import (
 )
 from dashboard.ui.state import ViewState, write_url
 
-TABLE_LIMIT = 250  # newest rows shown (the filters reach the rest): colouring costs a rerun per row
+TABLE_LIMIT = 250  # newest rows shown (the filters reach the rest): the sign colours cost per row, every rerun
 DOWNLOAD_LIMIT = 200_000  # rows the CSV download holds, read only when it is clicked
 UNUSUAL = 0.05
 RETURNS = ["day0", "car11", "car05"]
@@ -54,10 +54,12 @@ def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str, picked: 
     unusual = c4.toggle(t("significant_only", lang, alpha=UNUSUAL), key="unusual",
                         help=t("significance_help", lang))
     df = coverage_rows(state, keyword, tuple(chosen_sources), tuple(chosen_categories), unusual, picked=picked)
+    matched = len(df)
+    df = df.head(TABLE_LIMIT)
     if picked is not None:
         when = f"{picked.first}" if picked.first == picked.last else f"{picked.first} … {picked.last}"
         cols = st.columns([4, 1])
-        cols[0].markdown(t("session_pick", lang, session=when, n=len(df)) + f" · {picked.symbol}")
+        cols[0].markdown(t("session_pick", lang, session=when, n=matched) + f" · {picked.symbol}")
         if cols[1].button(t("clear", lang), key="clear_session"):
             st.session_state.pop("pick", None)
             rerun_part()
@@ -70,8 +72,8 @@ def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str, picked: 
     if st.session_state.get("coverage_shown") != shown:
         st.session_state["coverage_shown"] = shown
         st.session_state.pop("coverage_table", None)
-    capped = picked is None and len(df) >= TABLE_LIMIT
-    st.caption(t("rows_shown", lang, n=len(df)) + (" · " + t("rows_capped", lang, n=TABLE_LIMIT) if capped else ""))
+    capped = matched >= TABLE_LIMIT
+    st.caption(t("rows_shown", lang, n=matched) + (" · " + t("rows_capped", lang, n=TABLE_LIMIT) if capped else ""))
     order = ["time", "title", "source", "symbol", "others", "session", "day0", "car11", "unusual", "car05",
              "volume", "url"]
     styled = table.style.map(lambda v: sign_colour(v, lang), subset=RETURNS)
