@@ -20,12 +20,16 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def build_store(db: Path, corpus: Path) -> dict[str, float]:
+def build(store: Any, corpus: Path) -> dict[str, float]:
+    """Ingest ``corpus`` into ``store`` (DuckDB or PostgreSQL), then synthetic daily prices on
+    each exchange's real sessions for every security and benchmark (the same prices on every
+    store: a fixed seed, symbols in order), then the reactions."""
     import numpy as np
     import pandas as pd
 
@@ -35,9 +39,7 @@ def build_store(db: Path, corpus: Path) -> dict[str, float]:
     from dashboard.prices import ensure_securities, write_prices
     from dashboard.reactions import refresh_reactions
     from dashboard.sessions import calendar_sessions
-    from dashboard.store import Store
 
-    store = Store(db)
     t = time.perf_counter()
     report = ingest_folder(store, corpus)
     ingest_s = time.perf_counter() - t
@@ -47,7 +49,7 @@ def build_store(db: Path, corpus: Path) -> dict[str, float]:
     start, end = lo - timedelta(days=200), min(hi + timedelta(days=30), date.today())
     symbols = dict(secs)
     for market, bench in DEFAULT_BENCHMARKS.items():
-        if market in {m for m in symbols.values()}:
+        if market in set(symbols.values()):
             symbols.setdefault(bench, market)
     rng = np.random.default_rng(3)
     sessions = {m.calendar: calendar_sessions(m.calendar, start, end)["session"] for m in MARKETS.values()
@@ -55,7 +57,7 @@ def build_store(db: Path, corpus: Path) -> dict[str, float]:
     t = time.perf_counter()
     with store.write() as con:
         ensure_securities(con, list(symbols))
-        for symbol, market in symbols.items():
+        for symbol, market in sorted(symbols.items()):
             days = sessions[MARKETS[market or "US"].calendar]
             n = len(days)
             close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
@@ -67,12 +69,19 @@ def build_store(db: Path, corpus: Path) -> dict[str, float]:
         t2 = time.perf_counter()
         refresh_reactions(con)
         refresh_s = time.perf_counter() - t2
+    return {"articles": report.new, "ingest_s": ingest_s, "securities": len(symbols),
+            "prices_s": time.perf_counter() - t, "reactions_refresh_s": refresh_s}
+
+
+def build_store(db: Path, corpus: Path) -> dict[str, float]:
+    from dashboard.store import Store
+
+    store = Store(db)
+    built = build(store, corpus)
     with store.read() as con:
         mentions, reactions = con.execute(
             "SELECT (SELECT count(*) FROM mentions), (SELECT count(*) FROM reactions)").fetchall()[0]
-    return {"articles": report.new, "ingest_s": ingest_s, "securities": len(symbols),
-            "prices_s": time.perf_counter() - t, "reactions_refresh_s": refresh_s,
-            "mentions": mentions, "reactions": reactions, "db_mib": db.stat().st_size / 2**20}
+    return {**built, "mentions": mentions, "reactions": reactions, "db_mib": db.stat().st_size / 2**20}
 
 
 def measure(db: str) -> dict[str, object]:

@@ -20,56 +20,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def build(store: Any, corpus: Path) -> dict[str, float]:
-    import numpy as np
-    import pandas as pd
-
-    from dashboard.config import DEFAULT_BENCHMARKS
-    from dashboard.ingest import ingest_folder
-    from dashboard.markets import MARKETS
-    from dashboard.prices import ensure_securities, write_prices
-    from dashboard.reactions import refresh_reactions
-    from dashboard.sessions import calendar_sessions
-
-    t = time.perf_counter()
-    report = ingest_folder(store, corpus)
-    ingest_s = time.perf_counter() - t
-    with store.read() as con:
-        secs = con.execute("SELECT symbol, market FROM securities").fetchall()
-        lo, hi = con.execute("SELECT min(published_at)::DATE, max(published_at)::DATE FROM articles").fetchall()[0]
-    start, end = lo - timedelta(days=200), min(hi + timedelta(days=30), date.today())
-    symbols = dict(secs)
-    for market, bench in DEFAULT_BENCHMARKS.items():
-        if market in set(symbols.values()):
-            symbols.setdefault(bench, market)
-    rng = np.random.default_rng(3)  # the same prices on both backends
-    sessions = {m.calendar: calendar_sessions(m.calendar, start, end)["session"] for m in MARKETS.values()
-                if m.code in set(symbols.values())}
-    t = time.perf_counter()
-    with store.write() as con:
-        ensure_securities(con, list(symbols))
-        for symbol, market in sorted(symbols.items()):
-            days = sessions[MARKETS[market or "US"].calendar]
-            n = len(days)
-            close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
-            frame = pd.DataFrame({"open": close * (1 + rng.normal(0, 0.005, n)), "high": close * 1.01,
-                                  "low": close * 0.99, "close": close, "adj_close": close,
-                                  "volume": rng.integers(1_000_000, 9_000_000, n).astype(float)},
-                                 index=pd.Index(list(days), name="date"))
-            write_prices(con, symbol, frame, "synthetic", (start, end))
-        t2 = time.perf_counter()
-        refresh_reactions(con)
-        refresh_s = time.perf_counter() - t2
-    return {"articles": report.new, "ingest_s": ingest_s, "prices_s": time.perf_counter() - t,
-            "reactions_refresh_s": refresh_s}
+from benchmarks.app_bench import build  # noqa: E402 - the same store on both backends
 
 
 def reads(con: Any, top: str, second: str, tz: str = "Asia/Shanghai") -> dict[str, Callable[[], Any]]:
