@@ -43,7 +43,7 @@ from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import HOW_RANK
 from dashboard.store import Store
-from dashboard.store.duckdb import append_sorted, cluster_mentions
+from dashboard.store.duckdb import append_sorted, cluster_mentions, pid_alive
 
 POST_SUFFIXES = (".md", ".markdown")
 CHUNK = 1000  # files a worker parses per task (fewer, larger Parquet files merge faster)
@@ -402,19 +402,9 @@ def clean_stale_stages(folder: Path) -> None:
         if not entry.name.startswith(STAGE_PREFIX) or not entry.is_dir(follow_symlinks=False):
             continue
         pid = entry.name[len(STAGE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- the run -----------------------------------------------------------------------

@@ -313,7 +313,7 @@ class Store:
             pid = int(self.writer_mark.read_text().strip() or 0)
         except (OSError, ValueError):
             return False
-        return pid > 0 and _alive(pid)
+        return pid > 0 and pid_alive(pid)
 
     @contextmanager
     def write(self, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -391,7 +391,8 @@ def _writer_mark(mark: Path) -> Iterator[None]:
             pass
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id exists (ours to signal or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
