@@ -130,23 +130,43 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
     kw = keyword.strip()
     p_column = column(window, model, "p")  # validated: one of the reactions table's columns
     lo, hi = instant_bounds(start, end, site_tz)
+    params = {"symbols": list(symbols), "tz": site_tz, "lo": lo, "hi": hi, "kw": kw,
+              "sources": list(sources), "categories": list(categories), "limit": limit,
+              "alpha": significant_at}
+    scope = f"""m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
+          AND ($lo IS NULL OR m.published_at >= $lo) AND ($hi IS NULL OR m.published_at < $hi)
+          AND ($kw = '' OR {_keyword_filter(kw)})
+          AND (len($sources::VARCHAR[]) = 0 OR m.source IN (SELECT unnest($sources::VARCHAR[])))
+          AND (len($categories::VARCHAR[]) = 0 OR len(list_intersect(m.categories, $categories::VARCHAR[])) > 0)"""
+    # The newest `limit` rows lie at or after the limit-th newest instant: found first from the
+    # instants alone, it lets the rows (and their reactions) be read for those only, not for the
+    # whole range. Not with a keyword (its scan would run twice) nor a reaction filter.
+    params["cutoff"] = None if kw or significant_at is not None else _newest_cutoff(con, scope, params, limit)
     return con.execute(f"""
         SELECT m.article_id, m.published_at AT TIME ZONE $tz AS published, m.title,
                coalesce(m.source, '') AS source, m.categories, m.url, m.symbol, m.how, m.named,
                {", ".join("r." + c for c in REACTION_FIELDS)}
         FROM mentions m
         LEFT JOIN reactions r ON r.symbol = m.symbol AND r.article_id = m.article_id
-        WHERE m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
-          AND ($lo IS NULL OR m.published_at >= $lo) AND ($hi IS NULL OR m.published_at < $hi)
-          AND ($kw = '' OR {_keyword_filter(kw)})
-          AND (len($sources::VARCHAR[]) = 0 OR m.source IN (SELECT unnest($sources::VARCHAR[])))
-          AND (len($categories::VARCHAR[]) = 0 OR len(list_intersect(m.categories, $categories::VARCHAR[])) > 0)
+        WHERE {scope} AND ($cutoff IS NULL OR m.published_at >= $cutoff)
           AND ($alpha IS NULL OR r.{p_column} < $alpha)
         ORDER BY m.published_at DESC, m.article_id, list_position($symbols::VARCHAR[], m.symbol)
         LIMIT $limit
-    """, {"symbols": list(symbols), "tz": site_tz, "lo": lo, "hi": hi, "kw": kw,
-          "sources": list(sources), "categories": list(categories), "limit": limit,
-          "alpha": significant_at}).df()
+    """, params).df()
+
+
+def _newest_cutoff(con: duckdb.DuckDBPyConnection, scope: str, params: dict[str, Any],
+                   limit: int) -> datetime | None:
+    """The publication instant of the ``limit``-th newest row in ``scope`` (None: fewer rows)."""
+    params = {k: v for k, v in params.items() if k in ("symbols", "lo", "hi", "kw", "sources", "categories")}
+    n = con.execute(f"SELECT count(*) FROM mentions m WHERE {scope}", params).fetchall()[0][0]
+    if n <= limit:
+        return None
+    # the (n - limit + 1)-th smallest: a fraction q with ceil(q * n) = n - limit + 1, kept off
+    # the integer so that rounding cannot move it a place up
+    q = (n - limit + 0.5) / n
+    return con.execute(f"SELECT quantile_disc(m.published_at, $q) FROM mentions m WHERE {scope}",
+                       params | {"q": q}).fetchall()[0][0]
 
 
 def others_named(named: Sequence[str] | None, symbol: str, names: dict[str, str]) -> str:
