@@ -38,7 +38,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dashboard.articles import DEFAULT_MAX_BYTES, POST_TIME_LIMIT, PostError, parse_post, read_bytes, time_limit
+from dashboard.articles import (
+    DEFAULT_MAX_BYTES,
+    POST_TIME_LIMIT,
+    PostError,
+    parse_post,
+    prefetch,
+    read_bytes,
+    time_limit,
+)
 from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import HOW_RANK
@@ -274,6 +282,7 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     ments: list[tuple[object, ...]] = []
     rows: list[list[object]] = [[] for _ in _FILE_SCHEMA]
     racy = time.time_ns() - RACY_NS
+    prefetch((path for path, _, _ in jobs), max_bytes)  # the disk reads ahead while we parse
 
     def record(*values: object) -> None:
         for col, value in zip(rows, values, strict=True):

@@ -35,6 +35,7 @@ from dashboard.articles import (
     parse_post,
     parse_post_bounded,
     parse_published,
+    prefetch,
     read_bytes,
     simple_front_matter,
     time_limit,
@@ -437,6 +438,22 @@ def test_a_fifo_named_md_is_refused_without_waiting(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with time_limit(HANG), pytest.raises(PostError, match=r"^not a regular file \(a FIFO\)$"):
         read_bytes(fifo)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_reading_ahead_passes_over_what_is_not_a_post_file(tmp_path: Path) -> None:
+    """The workers' read-ahead opens every file of a chunk: a FIFO (no writer), a folder, a
+    missing file, a symlink loop and a file over the size limit neither hold it up nor fail it."""
+    os.mkfifo(tmp_path / "pipe.md")
+    (tmp_path / "folder.md").mkdir()
+    (tmp_path / "a.md").symlink_to(tmp_path / "b.md")
+    (tmp_path / "b.md").symlink_to(tmp_path / "a.md")
+    (tmp_path / "big.md").write_bytes(b"-" * 2048)
+    (tmp_path / "ok.md").write_bytes(post(f"title: t\ndate: {DATE}"))
+    names = ["pipe.md", "folder.md", "a.md", "missing.md", "big.md", "ok.md"]
+    with time_limit(HANG):
+        prefetch([str(tmp_path / n) for n in names], max_bytes=1024)
+    assert parse_post(read_bytes(tmp_path / "ok.md"), "ok.md").title == "t"
 
 
 def test_a_folder_named_md_is_refused(tmp_path: Path) -> None:
