@@ -96,3 +96,27 @@ def test_the_group_bounds_never_hold_the_texts(tmp_path: Path, monkeypatch: pyte
     assert store_mod.append_sorted(con, "dst", "src", columns="symbol, published_at, text") == 30000
     got = con.execute("SELECT symbol, published_at FROM dst ORDER BY rowid").fetchall()
     assert got == sorted(got)
+
+
+def row_groups(store: Store, table: str) -> list[int]:
+    with store.read() as con:
+        return [n for (n,) in con.execute(f"""
+            SELECT sum(count) FROM pragma_storage_info('{table}') WHERE column_name = 'symbol' AND segment_type <> 'VALIDITY'
+            GROUP BY row_group_id ORDER BY row_group_id""").fetchall()]
+
+
+def test_writers_keep_row_groups_small(tmp_path: Path) -> None:
+    """Every write, and the checkpoint after it, keeps the store's row groups at
+    ROW_GROUP_SIZE rows (DuckDB's default would merge them back into 122,880-row groups,
+    some 200 MB of mentions' text each, more than the write's memory)."""
+    store = Store(tmp_path / "s.duckdb")
+    size = store_mod.ROW_GROUP_SIZE
+    for k in range(3):
+        with store.write() as con:
+            con.execute("""
+                INSERT INTO prices (symbol, date, close)
+                SELECT 'S' || (i % 7), DATE '2000-01-01' + (i // 7)::INTEGER + $k * 100000, i FROM range(50000) r(i)
+            """, {"k": k})
+    groups = row_groups(store, "prices")
+    assert sum(groups) == 150_000
+    assert max(groups) <= size and len(groups) >= 150_000 // size
