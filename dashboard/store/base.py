@@ -82,6 +82,21 @@ class Snapshot(Protocol):
     def close(self) -> None: ...
 
 
+class SnapshotQueries:
+    """A snapshot's ``query``: one statement on a cursor of its own, as a DataFrame (the
+    backends' snapshots differ in their cursors, not in this)."""
+
+    def cursor(self) -> Any:
+        raise NotImplementedError
+
+    def query(self, sql: str, params: Any = None) -> Any:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params).df()
+        finally:
+            cur.close()
+
+
 class Store(Protocol):
     """Where articles, securities, prices and reactions live (see ``open_store``).
 

@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
-from dashboard.store.base import CountedReaders, StoreBusy
+from dashboard.store.base import CountedReaders, SnapshotQueries, StoreBusy
 
 SCHEMA_VERSION = 3  # 2: significance columns in the reaction caches; 3: mentions, the per-security path
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
@@ -425,7 +424,7 @@ def pid_alive(pid: int) -> bool:
 _VIEWS: weakref.WeakSet[ReadView] = weakref.WeakSet()
 
 
-class Snapshot:
+class Snapshot(SnapshotQueries):
     """A read-only view of the store: a private copy (``copy=True``), or the store file itself
     opened read-only; safe to query from several threads."""
 
@@ -446,13 +445,6 @@ class Snapshot:
             if self._con is None:
                 self._con = duckdb.connect(str(self.path), read_only=True)
             return self._con
-
-    def query(self, sql: str, params: Any = None) -> pd.DataFrame:
-        cur = self.cursor()
-        try:
-            return cur.execute(sql, params).df()
-        finally:
-            cur.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self._connection().cursor()

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 from psycopg import errors as pgerrors
 from psycopg.types.numeric import NumericBinaryLoader, NumericLoader
 
-from dashboard.store.base import CountedReaders, StoreBusy, StoreUnavailable, redact, scrub, secrets_of
+from dashboard.store.base import CountedReaders, SnapshotQueries, StoreBusy, StoreUnavailable, redact, scrub, secrets_of
 from dashboard.store.dialect import Statement, null_keys, schema_for_postgres, translate
 
 WRITE_LOCK = 0x6E657773  # the advisory lock every writer holds ("news")
@@ -804,7 +804,7 @@ def _migrate(con: PgConnection, conn: psycopg.Connection[Any]) -> None:
     refresh_reactions(con, {**DEFAULT_BENCHMARKS, **used})
 
 
-class PgSnapshot:
+class PgSnapshot(SnapshotQueries):
     """One consistent state of the shared store, for every query of a long-running reader."""
 
     def __init__(self, store: PgStore, holder: psycopg.Connection[Any], snapshot_id: str,
@@ -818,13 +818,6 @@ class PgSnapshot:
 
     def cursor(self) -> _SnapshotCursor:
         return _SnapshotCursor(self)
-
-    def query(self, sql: str, params: Any = None) -> pd.DataFrame:
-        cur = self.cursor()
-        try:
-            return cur.execute(sql, params).df()
-        finally:
-            cur.close()
 
     def close(self) -> None:
         with self._lock:
