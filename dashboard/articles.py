@@ -687,6 +687,11 @@ def _too_large(size: int, max_bytes: int) -> PostError:
     return PostError(f"file is too large ({size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB)")
 
 
+# Opening a post never waits: a FIFO without a writer, or a terminal, opens at once (and never
+# becomes this process's terminal); what it is is told by fstat afterwards.
+_OPEN_NO_WAIT = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+
+
 def prefetch(paths: Iterable[str], max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     """Ask the kernel to start reading these post files now (``posix_fadvise`` WILLNEED), so
     that reading a folder from disk overlaps parsing the files before it: a folder not in the
@@ -694,10 +699,9 @@ def prefetch(paths: Iterable[str], max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     it cannot open, and anything but a regular file within ``max_bytes``, are left alone."""
     if not hasattr(os, "posix_fadvise"):
         return
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     for path in paths:
         try:
-            fd = os.open(path, flags)
+            fd = os.open(path, _OPEN_NO_WAIT)
         except OSError:
             continue
         try:
@@ -717,7 +721,7 @@ def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, size: int |
     if size is not None and size > max_bytes:
         raise _too_large(size, max_bytes)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _OPEN_NO_WAIT)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

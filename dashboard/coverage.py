@@ -130,9 +130,8 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
     kw = keyword.strip()
     p_column = column(window, model, "p")  # validated: one of the reactions table's columns
     lo, hi = instant_bounds(start, end, site_tz)
-    params = {"symbols": list(symbols), "tz": site_tz, "lo": lo, "hi": hi, "kw": kw,
-              "sources": list(sources), "categories": list(categories), "limit": limit,
-              "alpha": significant_at}
+    in_scope = {"symbols": list(symbols), "lo": lo, "hi": hi, "kw": kw, "sources": list(sources),
+                "categories": list(categories)}
     scope = f"""m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
           AND ($lo IS NULL OR m.published_at >= $lo) AND ($hi IS NULL OR m.published_at < $hi)
           AND ($kw = '' OR {_keyword_filter(kw)})
@@ -141,7 +140,8 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
     # The newest `limit` rows lie at or after the limit-th newest instant: found first from the
     # instants alone, it lets the rows (and their reactions) be read for those only, not for the
     # whole range. Not with a keyword (its scan would run twice) nor a reaction filter.
-    params["cutoff"] = None if kw or significant_at is not None else _newest_cutoff(con, scope, params, limit)
+    cutoff = None if kw or significant_at is not None else _newest_cutoff(con, scope, in_scope, limit)
+    params = in_scope | {"tz": site_tz, "limit": limit, "alpha": significant_at, "cutoff": cutoff}
     return con.execute(f"""
         SELECT m.article_id, m.published_at AT TIME ZONE $tz AS published, m.title,
                coalesce(m.source, '') AS source, m.categories, m.url, m.symbol, m.how, m.named,
@@ -158,7 +158,6 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
 def _newest_cutoff(con: duckdb.DuckDBPyConnection, scope: str, params: dict[str, Any],
                    limit: int) -> datetime | None:
     """The publication instant of the ``limit``-th newest row in ``scope`` (None: fewer rows)."""
-    params = {k: v for k, v in params.items() if k in ("symbols", "lo", "hi", "kw", "sources", "categories")}
     n = con.execute(f"SELECT count(*) FROM mentions m WHERE {scope}", params).fetchall()[0][0]
     if n <= limit:
         return None
