@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 from google.protobuf.json_format import MessageToDict
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 
 @dataclass
@@ -26,23 +27,34 @@ class Page:
         return any(text in t for t in self.texts)
 
 
+def connect_page(base: str, timeout: float) -> ClientConnection:
+    """The websocket a browser tab opens to a ``streamlit run`` server at ``base``."""
+    url = base.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
+    return connect(url, subprotocols=["streamlit"], open_timeout=timeout, max_size=None)
+
+
+def forward_messages(ws: ClientConnection, timeout: float) -> Iterator[ForwardMsg]:
+    """What the server sends, message by message, until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            raw = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            return
+        fwd = ForwardMsg()
+        fwd.ParseFromString(raw)
+        yield fwd
+
+
 def open_page(base: str, query: str = "", timeout: float = 60.0) -> Page:
     """Run the app's script once for a new session with ``query`` (``s=3690.HK&from=...``)."""
     started = time.monotonic()
     page = Page()
-    url = base.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
-    with connect(url, subprotocols=["streamlit"], open_timeout=timeout, max_size=None) as ws:
+    with connect_page(base, timeout) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string = query
         ws.send(msg.SerializeToString())
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                raw = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-            except TimeoutError:
-                break
-            fwd = ForwardMsg()
-            fwd.ParseFromString(raw)
+        for fwd in forward_messages(ws, timeout):
             kind = fwd.WhichOneof("type")
             if kind == "delta":
                 d = MessageToDict(fwd.delta)
@@ -70,8 +82,7 @@ class Session:
     (``st.fragment(run_every=...)``), as the browser would, and keeps what each run draws."""
 
     def __init__(self, base: str, query: str = "", timeout: float = 60.0) -> None:
-        url = base.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
-        self._conn = connect(url, subprotocols=["streamlit"], open_timeout=timeout, max_size=None)
+        self._conn = connect_page(base, timeout)
         self.ws = self._conn.__enter__()
         self.query = query
         self.timers: dict[str, float] = {}  # fragment id -> seconds between its runs
@@ -81,14 +92,7 @@ class Session:
         msg.rerun_script.query_string = self.query
         self.ws.send(msg.SerializeToString())
         page = Page()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                raw = self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-            except TimeoutError:
-                break
-            fwd = ForwardMsg()
-            fwd.ParseFromString(raw)
+        for fwd in forward_messages(self.ws, timeout):
             kind = fwd.WhichOneof("type")
             if kind == "auto_rerun":
                 self.timers[fwd.auto_rerun.fragment_id] = fwd.auto_rerun.interval
