@@ -64,9 +64,10 @@ class Status:
 class Work:
     """A running (or finished) child: its status, waiting for it, stopping it."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], folder: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], folder: Path, stage_root: Path | None = None) -> None:
         self.proc = proc
         self.folder = folder
+        self.stage_root = stage_root  # where its ingest stages files, to clean up after a kill
         self._status = Status()
         self._seen: tuple[int, int] | None = None
         self._final: Status | None = None
@@ -124,6 +125,11 @@ class Work:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:  # pragma: no cover - a process SIGKILL cannot end
                 log.error("background work %d did not end after SIGKILL", self.proc.pid)
+                return
+            if self.stage_root is not None:  # a SIGKILL before its own cleanup leaves its stage
+                from dashboard.ingest import clean_stale_stages
+
+                clean_stale_stages(self.stage_root, of_pid=self.proc.pid)
 
     def _closing_status(self) -> Status:
         status = self._status
@@ -197,7 +203,12 @@ def start(settings: Settings, folder: Path | None = None, fetch: bool = False,
         [sys.executable, "-m", "dashboard.background", str(workdir / "status.json"), str(os.getpid())],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=None, env=env, close_fds=True,
         start_new_session=True)
-    work = Work(proc, workdir)
+    stage_root = None
+    if folder is not None:
+        from dashboard.store import open_store
+
+        stage_root = open_store(settings.store_target).work_dir
+    work = Work(proc, workdir, stage_root)
     with _running_lock:
         _running.add(work)
     assert proc.stdin is not None

@@ -401,8 +401,9 @@ class Parser:
             self.pool = None
 
 
-def clean_stale_stages(folder: Path) -> None:
-    """Remove stage folders left by ingests that were killed (their process is gone)."""
+def clean_stale_stages(folder: Path, of_pid: int | None = None) -> None:
+    """Remove stage folders left by ingests that were killed (their process is gone); with
+    ``of_pid``, only that process's (its killer's cleanup, once it has reaped it)."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -411,7 +412,9 @@ def clean_stale_stages(folder: Path) -> None:
         if not entry.name.startswith(STAGE_PREFIX) or not entry.is_dir(follow_symlinks=False):
             continue
         pid = entry.name[len(STAGE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and pid_alive(int(pid)):
+        if of_pid is not None and pid != str(of_pid):
+            continue
+        if of_pid is None and pid.isdigit() and pid_alive(int(pid)):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import background
+from dashboard import background, ingest
 from dashboard.config import load_settings
 from dashboard.store import Store
 from tests.conftest import ROOT, need_shared
@@ -98,6 +98,23 @@ def test_stop_ends_the_child_and_its_pool_and_loses_nothing(tmp_path: Path, corp
     with Store(db).read() as con:  # the run was not half-stored
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 2
         assert con.execute("SELECT count(*) FROM ingest_runs").fetchall()[0][0] == 1
+
+
+def test_a_stop_without_grace_still_takes_the_stage_folder(tmp_path: Path, corpus_20k: Path) -> None:
+    """SIGKILL lands before the child can remove its stage folder (a loaded machine, a slow
+    pool): the server removes it once the child is gone, and another ingest's stays."""
+    db = tmp_path / "store.duckdb"
+    other = tmp_path / f"{ingest.STAGE_PREFIX}{os.getpid()}-busy"
+    other.mkdir()  # a live process's stage (this one's)
+    work = background.start(settings(db, corpus_20k), corpus_20k)
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob(".ingest-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert any(p.name.startswith(f"{ingest.STAGE_PREFIX}{work.pid}-") for p in tmp_path.glob(".ingest-*"))
+    work.stop(grace=0)
+    assert not work.running and work.status().phase == "stopped"
+    assert list(tmp_path.glob(".ingest-*")) == [other]
 
 
 def test_a_child_that_dies_says_so(tmp_path: Path, corpus_20k: Path) -> None:
