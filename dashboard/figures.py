@@ -166,10 +166,11 @@ def _candle_traces(c: pd.DataFrame, *, row: int, volume_row: int | None, lang: s
             showlegend=legend, hovertemplate=f"MA{str(col)[2:]} %{{y:{fmt}}}<extra></extra>",
             hoverlabel=_hover_box(MA_COLOURS[k % len(MA_COLOURS)]), **axes))
     if volume_row is not None:
-        rising = (c["close"] >= c["open"]).to_numpy().astype("int8")
+        # Colours, not numbers on a colour scale: plotly.js warns on the console for every
+        # numeric bar colour (typed arrays included), which cost a redraw a third of a second.
+        rising = (c["close"] >= c["open"]).to_numpy()
         out.append(go.Bar(x=x, y=c["volume"], name=labels["volume"], showlegend=False,
-                          marker={"color": rising, "colorscale": [[0, down], [1, up]], "cmin": 0, "cmax": 1,
-                                  "line": {"width": 0}},
+                          marker={"color": [up if r else down for r in rising], "line": {"width": 0}},
                           hovertemplate="%{y:,.0f}<extra></extra>", hoverlabel=_hover_box("#888"),
                           xaxis=_ref("x", volume_row), yaxis=_ref("y", volume_row)))
     return out

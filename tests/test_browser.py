@@ -123,3 +123,23 @@ def test_shared_link_opens_the_article_in_chinese(server: str, page) -> None:  #
     assert page.get_by_role("button", name="1024.HK 快手-W").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-article-zh.png"), full_page=True)
+
+
+def test_charts_draw_without_console_warnings_or_requests_off_the_machine(server: str, page) -> None:  # type: ignore[no-untyped-def]
+    """plotly.js warns on the console for each bar colour it cannot read (it did for every
+    volume bar, a third of a second a redraw), and an offline machine must not wait on the
+    internet for an icon."""
+    said: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: said.append(f"{m.type}: {m.text}") if m.type != "log" else None)
+    page.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else outside.append(r.url))
+    page.goto(f"{server}/?s=3690.HK&from=2021-12-01&to=2021-12-31")
+    page.wait_for_selector(".js-plotly-plot .boxlayer .trace.boxes", timeout=60_000)
+    wait_idle(page)
+    assert page.locator(".js-plotly-plot .barlayer .trace.bars path").count() >= 20  # a volume bar a session
+    page.goto(f"{server}/?s=3690.HK&s=1024.HK&from=2021-06-01&to=2021-12-31")  # small multiples
+    page.wait_for_selector(".js-plotly-plot .boxlayer .trace.boxes", timeout=60_000)
+    wait_idle(page)
+    assert page.locator(".js-plotly-plot .boxlayer .trace.boxes").count() == 2
+    assert not said
+    assert not outside

@@ -39,7 +39,7 @@ def main() -> None:
 
 
 def page() -> None:
-    st.set_page_config(page_title="News & prices · 新闻与行情", page_icon=":material/candlestick_chart:",
+    st.set_page_config(page_title="News & prices · 新闻与行情", page_icon="📈",
                        layout="wide")
     locale = (st.context.locale or "") if hasattr(st, "context") else ""
     lang_default = "zh" if str(locale).lower().startswith("zh") else "en"
