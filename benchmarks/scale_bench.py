@@ -137,7 +137,8 @@ def reset_prices(db: str) -> dict[str, float]:
     with Store(db).write() as con:
         con.execute("""
             DELETE FROM prices; DELETE FROM price_coverage; DELETE FROM price_failures;
-            DELETE FROM calendar_sessions; DELETE FROM daily_returns; DELETE FROM reactions;
+            DELETE FROM calendar_sessions; DELETE FROM daily_returns; DELETE FROM session_reactions;
+            DELETE FROM article_sessions;
             DELETE FROM securities WHERE symbol NOT IN (SELECT symbol FROM mentions);
         """)
     return {}

@@ -83,13 +83,13 @@ def price_problem(con: duckdb.DuckDBPyConnection, symbol: str) -> dict[str, Any]
 def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None, end: date | None,
                     site_tz: str) -> pd.DataFrame:
     """One row per session with articles naming ``symbol``: how many, and the first headlines.
-    Only a session's first ``HOVER_LINES`` articles are read for their headlines."""
+    The sessions come from ``article_sessions`` alone; only a session's first ``HOVER_LINES``
+    articles are read from ``mentions`` for their headlines."""
     return con.execute(f"""
         WITH events AS (
-            SELECT r.session, m.article_id, m.published_at
-            FROM reactions r JOIN mentions m ON m.symbol = r.symbol AND m.article_id = r.article_id
-            WHERE r.symbol = $s AND m.symbol = $s AND r.session IS NOT NULL
-              AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)
+            SELECT session, article_id, published_at FROM article_sessions
+            WHERE symbol = $s AND session IS NOT NULL
+              AND ($start IS NULL OR session >= $start) AND ($end IS NULL OR session <= $end)
         ),
         counted AS (SELECT session, count(*) AS articles FROM events GROUP BY session),
         first AS (
@@ -128,7 +128,7 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
     over ``window`` under ``model`` has a p-value below it (a reaction that cannot be tested is
     left out)."""
     kw = keyword.strip()
-    p_column = column(window, model, "p")  # validated: one of the reactions table's columns
+    p_column = column(window, model, "p")  # validated: one of session_reactions' columns
     lo, hi = instant_bounds(start, end, site_tz)
     in_scope = {"symbols": list(symbols), "lo": lo, "hi": hi, "kw": kw, "sources": list(sources),
                 "categories": list(categories)}
@@ -145,9 +145,13 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
     return con.execute(f"""
         SELECT m.article_id, m.published_at AT TIME ZONE $tz AS published, m.title,
                coalesce(m.source, '') AS source, m.categories, m.url, m.symbol, m.how, m.named,
-               {", ".join("r." + c for c in REACTION_FIELDS)}
+               a.session, {", ".join("r." + c for c in REACTION_FIELDS if c != "session")}
         FROM mentions m
-        LEFT JOIN reactions r ON r.symbol = m.symbol AND r.article_id = m.article_id
+        LEFT JOIN article_sessions a ON a.symbol = m.symbol AND a.article_id = m.article_id
+             AND a.symbol IN (SELECT unnest($symbols::VARCHAR[]))
+             AND ($cutoff IS NULL OR a.published_at >= $cutoff)
+        LEFT JOIN session_reactions r ON r.symbol = a.symbol AND r.session = a.session
+             AND r.symbol IN (SELECT unnest($symbols::VARCHAR[]))
         WHERE {scope} AND ($cutoff IS NULL OR m.published_at >= $cutoff)
           AND ($alpha IS NULL OR r.{p_column} < $alpha)
         ORDER BY m.published_at DESC, m.article_id, list_position($symbols::VARCHAR[], m.symbol)
@@ -237,7 +241,7 @@ def shared_sessions(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], star
         WITH named AS (
             SELECT m.symbol, r.session, m.title, m.published_at,
                    len(list_intersect(m.named, $symbols::VARCHAR[])) > 1 AS shared
-            FROM mentions m JOIN reactions r ON r.symbol = m.symbol AND r.article_id = m.article_id
+            FROM mentions m JOIN article_sessions r ON r.symbol = m.symbol AND r.article_id = m.article_id
             WHERE m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
               AND r.symbol IN (SELECT unnest($symbols::VARCHAR[])) AND r.session IS NOT NULL
               AND ($start IS NULL OR r.session >= $start) AND ($end IS NULL OR r.session <= $end)

@@ -19,9 +19,12 @@ Per (article, security), at the article's event session (day 0; see ``sessions``
 
 A measure whose window reaches past the stored prices is missing (NULL), never zero.
 Everything is computed in DuckDB with window functions and as-of joins (the t -> p step by a
-vectorized Python function, once per event), cached in the ``daily_returns`` and
-``reactions`` tables, and recomputed for what changed: the articles added, edited or removed,
-and the securities whose prices changed (with every security measured against one of them).
+vectorized Python function), and cached: ``daily_returns`` per security and day,
+``session_reactions`` per security and session (every session, so an article never waits for
+its measure), ``article_sessions`` per (article, security), and the ``reactions`` view joins
+them into one row per (article, security). They are recomputed for what changed: the
+securities whose prices changed (with every security measured against one of them), and the
+articles added, edited or removed, which only need their sessions placed.
 """
 
 from __future__ import annotations
@@ -131,7 +134,8 @@ SELECT * EXCLUDE (sd_ar, syy, ssr),
 FROM estimated
 """
 
-# Per day of the securities with events: the window measures that day 0 at that row would have.
+# Per day of the securities ({symbols}: a condition on their symbol): the window measures
+# that day 0 at that row would have.
 MEASURES = f"""
 CREATE OR REPLACE TEMP TABLE day_measures AS
 SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, n_est, sigma, sigma_mm,
@@ -141,13 +145,15 @@ SELECT symbol, date, i, benchmark, ret, rm, ar, adj_close, volume, alpha, beta, 
        lead(adj_close, 5) OVER w / lag(adj_close, 1) OVER w - 1 AS cr_0_p5,
        avg(volume) OVER v20 AS volume_avg20, count(volume) OVER v20 AS n_v20
 FROM daily_returns
-WHERE symbol IN (SELECT DISTINCT symbol FROM event_sessions)
+WHERE {{symbols}}
 WINDOW w AS (PARTITION BY symbol ORDER BY i),
        {", ".join(f"w_{w} AS (PARTITION BY symbol ORDER BY i {_rows(*WINDOWS[w])})" for w in WINDOWS)},
        v20 AS (PARTITION BY symbol ORDER BY i ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING)
 """
 
-# Per event (a security's session that articles fall on): the CARs, then their t-statistics.
+# Per session of those securities (an event, once an article falls on it): the CARs, then
+# their t-statistics. Every session is measured, so a new article never needs a measure that
+# is not there yet: an ingest only places its articles on their sessions.
 EVENTS = f"""
 CREATE OR REPLACE TEMP TABLE reaction_events AS
 WITH cars AS (
@@ -162,7 +168,6 @@ WITH cars AS (
            CASE WHEN d.n_v20 = 20 AND d.volume_avg20 > 0 THEN d.volume / d.volume_avg20 END AS volume_ratio,
            d.sigma, d.sigma_mm, d.n_est
     FROM day_measures d
-    SEMI JOIN event_sessions e ON d.symbol = e.symbol AND d.date = e.session
 )
 SELECT *,
        {_each_window("car_{w} / (sigma * sqrt({L})) AS t_car_{w}")},
@@ -170,17 +175,32 @@ SELECT *,
 FROM cars
 """
 
-# Per (article, security) pair in event_sessions: its event's measures and p-values (the
-# reaction_p table, see _event_p_values). {pairs} is a condition on the rows to replace.
-REACTIONS = """
-DELETE FROM reactions WHERE {pairs};
-INSERT INTO reactions BY NAME
-SELECT e.article_id, e.symbol, e.session, v.* EXCLUDE (symbol, session), p.* EXCLUDE (symbol, session)
-FROM event_sessions e
-LEFT JOIN reaction_events v ON v.symbol = e.symbol AND v.session = e.session
-LEFT JOIN reaction_p p ON p.symbol = e.symbol AND p.session = e.session
+# The measures of every session of the securities measured (the reaction_p table holds the
+# p-values, see _event_p_values), and the session of each (article, security) pair placed
+# ({pairs}: a condition on the pairs to replace), in order of security and time.
+SESSION_REACTIONS = """
+DELETE FROM session_reactions WHERE {symbols};
+INSERT INTO session_reactions BY NAME
+SELECT v.*, p.* EXCLUDE (symbol, session)
+FROM reaction_events v
+LEFT JOIN reaction_p p ON p.symbol = v.symbol AND p.session = v.session
+ORDER BY v.symbol, v.session
 """
-
+# Only the pairs whose session (or time) moved are rewritten: a price import rarely moves any.
+ARTICLE_SESSIONS = """
+CREATE OR REPLACE TEMP TABLE moved_pairs AS
+SELECT a.rid FROM (SELECT rowid AS rid, * FROM article_sessions WHERE {pairs}) a
+ANTI JOIN event_sessions e ON e.article_id = a.article_id AND e.symbol = a.symbol
+     AND e.session IS NOT DISTINCT FROM a.session AND e.published_at IS NOT DISTINCT FROM a.published_at;
+DELETE FROM article_sessions WHERE rowid IN (SELECT rid FROM moved_pairs);
+INSERT INTO article_sessions BY NAME
+SELECT e.article_id, e.symbol, e.published_at, e.session FROM event_sessions e
+ANTI JOIN (SELECT * FROM article_sessions WHERE {pairs}) a
+     ON e.article_id = a.article_id AND e.symbol = a.symbol
+     AND e.session IS NOT DISTINCT FROM a.session AND e.published_at IS NOT DISTINCT FROM a.published_at
+ORDER BY e.symbol, e.session, e.published_at, e.article_id;
+DROP TABLE moved_pairs
+"""
 
 
 SERIES_MAX_DF = 1000  # beyond: scipy's stdtr (the average view's test over many events)
@@ -292,13 +312,14 @@ REFRESH_READS: dict[str, list[str] | None] = {
     "mentions": ["article_id", "symbol", "published_at"], "articles": ["article_id"],
     "calendar_sessions": None,
 }
-REFRESH_WRITES = ("calendar_sessions", "daily_returns", "reactions")
+REFRESH_WRITES = ("calendar_sessions", "daily_returns", "session_reactions", "article_sessions")
 
 
 def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str] | None = None, *,
                       articles: Iterable[str] | str | None = None,
                       symbols: Iterable[str] | None = None) -> None:
-    """Recompute the ``daily_returns`` and ``reactions`` caches (inside the caller's write).
+    """Recompute the ``daily_returns``, ``session_reactions`` and ``article_sessions`` caches
+    (inside the caller's write).
 
     With neither ``articles`` nor ``symbols``, everything. Otherwise only what they change:
     ``articles``, the ids of articles added, edited or removed since the caches were last
@@ -313,7 +334,8 @@ def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]
         raise ValueError(f"articles={articles!r}: the name of a table with an article_id column, "
                          "or a list of article ids")
     if not con.execute("SELECT EXISTS (SELECT 1 FROM prices)").fetchall()[0][0]:
-        con.execute("DELETE FROM daily_returns; DELETE FROM reactions")  # no prices: nothing to measure
+        con.execute("DELETE FROM daily_returns; DELETE FROM session_reactions; DELETE FROM article_sessions")
+        return  # no prices: nothing to measure
         return
     scoped = not (articles is None and symbols is None)
     reads = dict(REFRESH_READS)
@@ -338,7 +360,8 @@ def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]
                         "SELECT article_id FROM reaction_articles").fetchall()]
                     # what a scoped recompute replaces (on PostgreSQL, only these rows go back)
                     writes["daily_returns"] = {"symbol": scope_symbols}
-                    writes["reactions"] = {"symbol": scope_symbols, "article_id": scope_articles}
+                    writes["session_reactions"] = {"symbol": scope_symbols}
+                    writes["article_sessions"] = {"symbol": scope_symbols, "article_id": scope_articles}
                     if scope_symbols or scope_articles:
                         _recompute(con, scoped=True)
                 con.execute("DROP TABLE IF EXISTS reaction_symbols; DROP TABLE IF EXISTS reaction_articles")
@@ -413,15 +436,18 @@ def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
     of the securities in ``reaction_symbols`` and of the pairs naming them or an article in
     ``reaction_articles``."""
     symbols_in = _symbols_in(con) if scoped else ""
+    measured = f"symbol IN {symbols_in}" if scoped else "TRUE"
     build_event_sessions(con, (symbols_in, "reaction_articles") if scoped else None)
-    con.execute(DAILY.format(symbols=f"symbol IN {symbols_in}" if scoped else "TRUE"))
-    con.execute(MEASURES)
-    con.execute(EVENTS)
-    _event_p_values(con)
-    try:
-        con.execute(REACTIONS.format(pairs=_pairs(con, symbols_in) if scoped else "TRUE"))
-    finally:
-        con.unregister("reaction_p")
+    if not scoped or symbols_in != NO_SYMBOLS:  # an ingest alone measures nothing: it places articles
+        con.execute(DAILY.format(symbols=measured))
+        con.execute(MEASURES.format(symbols=measured))
+        con.execute(EVENTS)
+        _event_p_values(con)
+        try:
+            con.execute(SESSION_REACTIONS.format(symbols=measured))
+        finally:
+            con.unregister("reaction_p")
+    con.execute(ARTICLE_SESSIONS.format(pairs=_pairs(con, symbols_in) if scoped else "TRUE"))
     con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
                 "DROP TABLE IF EXISTS security_sessions; DROP TABLE IF EXISTS reaction_events")
 
@@ -679,7 +705,7 @@ def largest_moves(con: duckdb.DuckDBPyConnection, symbol: str, start: date | Non
                {", ".join(f"list({v} ORDER BY a.published_at, a.article_id) FILTER (WHERE a.article_id IS NOT NULL)"
                           f" AS {k}" for k, v in _STORY_FIELDS.items())}
         FROM top t
-        LEFT JOIN reactions r ON r.symbol = $symbol AND r.session <= t.date
+        LEFT JOIN article_sessions r ON r.symbol = $symbol AND r.session <= t.date
              AND r.session >= coalesce(t.since, t.date)
         LEFT JOIN mentions a ON a.symbol = $symbol AND a.article_id = r.article_id
         GROUP BY t.date, t.ret, t.rm, t.ar

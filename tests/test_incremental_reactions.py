@@ -20,7 +20,8 @@ from dashboard.prices import import_csv, import_csvs
 from dashboard.reactions import refresh_reactions
 from tests.conftest import write_post
 
-KEYS = {"daily_returns": ["symbol", "date"], "reactions": ["article_id", "symbol", "session"]}
+KEYS = {"daily_returns": ["symbol", "date"], "reactions": ["article_id", "symbol", "session"],
+        "session_reactions": ["symbol", "session"], "article_sessions": ["article_id", "symbol"]}
 
 
 def cached(store: Any, table: str) -> pd.DataFrame:

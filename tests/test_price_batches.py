@@ -141,6 +141,9 @@ def test_a_source_that_breaks_keeps_the_batches_before(tmp_path: Path, shared_pr
     assert table(store, "SELECT DISTINCT symbol FROM prices")["symbol"].tolist() == ["3690.HK"]
 
 
+ARTICLES_SESSION = "(symbol, session) IN (SELECT symbol, session FROM article_sessions)"
+
+
 def test_unchanged_prices_leave_the_reactions_alone(tmp_path: Path, shared_prices: Path, store: Any) -> None:
     folder = tmp_path / "posts"
     write_post(folder, "a.md", "美团-W(03690.HK)。", date="2021-12-28 10:00:00 +0800")
@@ -149,12 +152,13 @@ def test_unchanged_prices_leave_the_reactions_alone(tmp_path: Path, shared_price
     import_csvs(store, files)
     before = table(store, "SELECT * FROM reactions")
     with store.write() as con:  # mark the cache, to see whether anything rewrites it
-        con.execute("UPDATE reactions SET volume_ratio = -1")
+        con.execute(f"UPDATE session_reactions SET volume_ratio = -1 WHERE {ARTICLES_SESSION}")
     imported, failed = import_csvs(store, files)
     assert len(imported) == 3 and not failed
     assert table(store, "SELECT volume_ratio FROM reactions")["volume_ratio"].tolist() == [-1.0]
     with store.write() as con:
-        con.execute("UPDATE reactions SET volume_ratio = ?", [before["volume_ratio"][0]])
+        con.execute(f"UPDATE session_reactions SET volume_ratio = ? WHERE {ARTICLES_SESSION}",
+                    [before["volume_ratio"][0]])
     changed = tmp_path / "c" / "3690.HK.csv"
     changed.parent.mkdir()
     src = pd.read_csv(files[0])

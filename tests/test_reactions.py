@@ -496,7 +496,7 @@ def test_average_with_tests_in_words(seeded: Store) -> None:
 # --- an older store -----------------------------------------------------------------------
 
 V1_CACHES = """
-DROP TABLE reactions; DROP TABLE daily_returns;
+DROP VIEW reactions; DROP TABLE article_sessions; DROP TABLE session_reactions; DROP TABLE daily_returns;
 CREATE TABLE daily_returns (symbol VARCHAR NOT NULL, date DATE NOT NULL, i BIGINT, benchmark VARCHAR,
     adj_close DOUBLE, volume DOUBLE, ret DOUBLE, rm DOUBLE, ar DOUBLE, alpha DOUBLE, beta DOUBLE,
     n_est BIGINT);

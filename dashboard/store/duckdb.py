@@ -32,7 +32,8 @@ import duckdb
 
 from dashboard.store.base import CountedReaders, SnapshotQueries, StoreBusy
 
-SCHEMA_VERSION = 3  # 2: significance columns in the reaction caches; 3: mentions, the per-security path
+SCHEMA_VERSION = 4  # 2: significance columns in the reaction caches; 3: mentions, the per-security path;
+                    # 4: reactions kept per (security, session), with the session of each article
 WRITE_MEMORY_LIMIT = os.environ.get("DASHBOARD_WRITE_MEMORY", "256MB")
 
 SCHEMA = """
@@ -159,10 +160,19 @@ CREATE TABLE IF NOT EXISTS daily_returns (
     sigma     DOUBLE,              -- std. dev. of ar there (ddof 1); NULL below 60 sessions or if 0
     sigma_mm  DOUBLE               -- of the market model's residuals (ddof 2); likewise
 );
-CREATE TABLE IF NOT EXISTS reactions (
+-- The session each article could move each priced security it names (the first session
+-- closing after it), and how each security's price moved from each of its sessions: a
+-- reaction is a security's at a session, so it is kept once, not once per article; the
+-- ``reactions`` view (STORE_VIEWS) joins the two.
+CREATE TABLE IF NOT EXISTS article_sessions (
     article_id   VARCHAR NOT NULL,
     symbol       VARCHAR NOT NULL,
-    session      DATE,
+    published_at TIMESTAMPTZ,
+    session      DATE
+);
+CREATE TABLE IF NOT EXISTS session_reactions (
+    symbol       VARCHAR NOT NULL,
+    session      DATE NOT NULL,
     benchmark    VARCHAR,
     day0_return  DOUBLE,
     day0_abnormal DOUBLE,
@@ -199,6 +209,26 @@ CREATE TABLE IF NOT EXISTS reactions (
 );
 """
 
+
+
+def _measure_columns() -> list[str]:
+    block = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS session_reactions ("):]
+    block = block[block.index("(") + 1:block.index(");")]
+    names = [line.split()[0] for line in block.splitlines() if line.strip() and not line.strip().startswith("--")]
+    return [n for n in names if n not in ("symbol", "session")]
+
+
+REACTION_MEASURES = tuple(_measure_columns())  # session_reactions' columns after its key
+
+# Made after SCHEMA (and after any migration): an article's reaction, as one row per (article,
+# security) for the readers, as the table of that name held before schema version 4.
+STORE_VIEWS = f"""
+CREATE OR REPLACE VIEW reactions AS
+SELECT a.article_id, a.symbol, a.session, {", ".join("r." + c for c in REACTION_MEASURES)}
+FROM article_sessions a
+LEFT JOIN session_reactions r ON r.symbol = a.symbol AND r.session = a.session
+"""
+VIEW_NAMES = ("reactions",)
 
 class NotAStore(RuntimeError):
     """A DuckDB file that holds tables, but not the dashboard's: it is left untouched."""
@@ -613,7 +643,6 @@ MIGRATIONS: list[tuple[str, str]] = [
                         || ' (UTC) is outside the supported range 1970-01-01 … 2099-12-31 (UTC)'
         FROM unsupported u WHERE files.article_id = u.article_id;
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM unsupported);
-        DELETE FROM reactions WHERE article_id IN (SELECT article_id FROM unsupported);
         DELETE FROM articles WHERE article_id IN (SELECT article_id FROM unsupported);
         DROP TABLE unsupported;
     """),
@@ -654,6 +683,29 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
     if version is not None and version < SCHEMA_VERSION:
         _migrate(con)  # last: the caches are computed from the tables as this version has them
+    elif version is None or not _has_views(con):
+        con.execute(STORE_VIEWS)
+
+
+def _has_views(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
+                       "AND view_name IN (SELECT unnest(?::VARCHAR[]))", [list(VIEW_NAMES)]).fetchall()[0][0] == len(VIEW_NAMES)
+
+
+def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
+    kinds = con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = current_schema()").fetchall()
+    for statement in derived_drops(dict(kinds)):
+        con.execute(statement)
+
+
+def derived_drops(kinds: dict[str, str]) -> list[str]:
+    """The statements that drop the derived caches and the views over them, given the kind
+    (information_schema's table_type) of each object in the schema: ``reactions`` is the table
+    an older version kept, or this version's view."""
+    return [f"DROP {'VIEW' if kinds[name] == 'VIEW' else 'TABLE'} {name}"
+            for name in (*VIEW_NAMES, *DERIVED_TABLES) if name in kinds]
 
 
 SORT_GROUP = 48 * 2**20  # bytes of rows one sort holds (mentions carry their article's text): DuckDB
@@ -757,7 +809,7 @@ def cluster_mentions(con: duckdb.DuckDBPyConnection, slack: float = 0.1, inserte
 
 
 # Caches derived from articles and prices: an older store's are rebuilt, not altered.
-DERIVED_TABLES = ("reactions", "daily_returns")
+DERIVED_TABLES = ("article_sessions", "session_reactions", "daily_returns")
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -771,8 +823,9 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         used = dict(con.execute(
             "SELECT DISTINCT s.market, d.benchmark FROM daily_returns d JOIN securities s USING (symbol) "
             "WHERE s.market IS NOT NULL AND d.benchmark IS NOT NULL").fetchall())
-        con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in DERIVED_TABLES))
+        drop_derived(con)
         con.execute(SCHEMA)
+        con.execute(STORE_VIEWS)
         refresh_reactions(con, {**DEFAULT_BENCHMARKS, **used})
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
     except BaseException:

@@ -77,8 +77,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS price_failures_key ON price_failures (symbol);
 CREATE UNIQUE INDEX IF NOT EXISTS calendar_sessions_key ON calendar_sessions (calendar, session);
 CREATE UNIQUE INDEX IF NOT EXISTS daily_returns_key ON daily_returns (symbol, date);
 CREATE INDEX IF NOT EXISTS daily_returns_i ON daily_returns (symbol, i);
-CREATE INDEX IF NOT EXISTS reactions_symbol ON reactions (symbol, session);
-CREATE INDEX IF NOT EXISTS reactions_article ON reactions (article_id, symbol);
+CREATE INDEX IF NOT EXISTS article_sessions_symbol ON article_sessions (symbol, session);
+CREATE INDEX IF NOT EXISTS article_sessions_article ON article_sessions (article_id, symbol);
+CREATE UNIQUE INDEX IF NOT EXISTS session_reactions_key ON session_reactions (symbol, session);
 """
 
 log = logging.getLogger(__name__)
@@ -733,7 +734,7 @@ class PgStore:
         self._schema_ready = True
 
     def _ensure_schema(self, conn: psycopg.Connection[Any], con: PgConnection) -> None:
-        from dashboard.store.duckdb import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+        from dashboard.store.duckdb import MIGRATIONS, SCHEMA, SCHEMA_VERSION, STORE_VIEWS
 
         version = self._version(conn)
         if version is not None and version >= SCHEMA_VERSION:
@@ -744,6 +745,7 @@ class PgStore:
                 _migrate(con, conn)
             conn.execute(schema_for_postgres(SCHEMA))
             conn.execute(PG_INDEXES)
+            conn.execute(STORE_VIEWS)
             conn.execute("INSERT INTO meta VALUES ('schema_version', $1) ON CONFLICT (key) "
                          "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
             conn.execute("INSERT INTO meta VALUES ('generation', '0') ON CONFLICT (key) DO NOTHING")
@@ -791,16 +793,19 @@ def _migrate(con: PgConnection, conn: psycopg.Connection[Any]) -> None:
     """An older store: its derived caches dropped and rebuilt, other changes applied."""
     from dashboard.config import DEFAULT_BENCHMARKS
     from dashboard.reactions import refresh_reactions
-    from dashboard.store.duckdb import DERIVED_TABLES, SCHEMA
+    from dashboard.store.duckdb import SCHEMA, STORE_VIEWS, derived_drops
 
     used = dict(con.execute(
         "SELECT DISTINCT s.market, d.benchmark FROM daily_returns d JOIN securities s USING (symbol) "
         "WHERE s.market IS NOT NULL AND d.benchmark IS NOT NULL").fetchall())
     _run_pending_migrations(con, conn)
-    for t in DERIVED_TABLES:
-        conn.execute(f"DROP TABLE IF EXISTS {t}")
+    kinds = conn.execute("SELECT table_name, table_type FROM information_schema.tables "
+                         "WHERE table_schema = current_schema()").fetchall()
+    for statement in derived_drops(dict(kinds)):
+        conn.execute(statement)
     conn.execute(schema_for_postgres(SCHEMA))
     conn.execute(PG_INDEXES)
+    conn.execute(STORE_VIEWS)
     refresh_reactions(con, {**DEFAULT_BENCHMARKS, **used})
 
 
