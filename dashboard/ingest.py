@@ -62,6 +62,8 @@ RECENT_MAX = 5_000  # ... the newest of them, up to this many (a folder written 
 ROTATION = 32  # ... and a random 1/32 of the others, so an in-place edit is found within a few runs
 RACY_NS = 2 * 10**9  # a time this close to the scan may hide a later change in the same tick
 STAGE_PREFIX = ".ingest-"
+FOLDER_OF_PATH = "regexp_replace(path, '/[^/]*$', '')"  # files.folder, as ingest writes it
+NEAR_FILES = "SELECT * FROM files WHERE folder IN (SELECT folder FROM run_folders)"  # this run's folders' rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,14 +560,17 @@ def _carry_problems(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk) 
     if not walked:
         return
     have = {p for p, _ in found.problems}
-    rows = con.execute("""
+    rows = [(path, reason) for path, reason in con.execute("""
         SELECT path, reason FROM ingest_problems
         WHERE kind = 'rejected' AND run_id = (SELECT max(run_id) FROM ingest_runs WHERE root = ?)
-          AND path NOT IN (SELECT path FROM files)
         ORDER BY path
-    """, [root_key]).fetchall()
+    """, [root_key]).fetchall() if os.path.dirname(path) in walked and path not in have]
+    if not rows:  # (the usual case: then files, a row per file, is not read at all)
+        return
+    filed = {p for (p,) in con.execute("SELECT path FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))",
+                                       [[p for p, _ in rows]]).fetchall()}
     for path, reason in rows:
-        if os.path.dirname(path) in walked and path not in have:
+        if path not in filed:
             found.problems.append((path, reason))
             found.bad_files += path.endswith(POST_SUFFIXES)
 
@@ -623,18 +628,25 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         ("status", "VARCHAR"), ("reason", "VARCHAR"), ("article_id", "VARCHAR"), ("url", "VARCHAR"),
         ("dedup_key", "VARCHAR"))) + " WHERE FALSE"
     staged_files = f"read_parquet('{glob.format('files')}')" if has["files"] else f"({empty_files})"
+    # The folders this run's files are in: the store's rows of a file are found among its
+    # folder's (a cheap filter on a compressed column), not by its path among every file's.
+    con.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT unnest(?::VARCHAR[]) AS path", [plan.gone])
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE run_folders AS
+        SELECT DISTINCT {FOLDER_OF_PATH} AS folder FROM {staged_files}
+        UNION SELECT DISTINCT {FOLDER_OF_PATH} FROM gone
+    """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE staged AS
         SELECT s.*, f.path IS NOT NULL AS known, f.status AS was, f.article_id AS had, f.reason AS had_reason
-        FROM {staged_files} s LEFT JOIN files f USING (path)
+        FROM {staged_files} s LEFT JOIN ({NEAR_FILES}) f USING (path)
     """)
     # Another writer may have stored the same bytes since we looked: then they are unchanged.
-    con.execute("""
-        UPDATE staged SET status = 'same' FROM files f
+    con.execute(f"""
+        UPDATE staged SET status = 'same' FROM ({NEAR_FILES}) f
         WHERE f.path = staged.path AND staged.status <> 'same' AND staged.content_hash IS NOT NULL
           AND staged.content_hash = f.content_hash
     """)
-    con.execute("CREATE OR REPLACE TEMP TABLE gone AS SELECT unnest(?::VARCHAR[]) AS path", [plan.gone])
     con.execute("""
         CREATE OR REPLACE TEMP TABLE dropped AS
         SELECT path FROM gone UNION SELECT path FROM staged WHERE status = 'rejected'
@@ -709,6 +721,8 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         orphan_files = f"read_parquet('{Path(stage) / 'files-1000000.parquet'}')"
         con.execute(f"DELETE FROM staged WHERE path IN (SELECT path FROM {orphan_files})")
         con.execute(f"INSERT INTO staged SELECT s.*, TRUE, 'duplicate', NULL, NULL FROM {orphan_files} s")
+        con.execute(f"INSERT INTO run_folders SELECT DISTINCT {FOLDER_OF_PATH} FROM {orphan_files} "
+                    "EXCEPT SELECT folder FROM run_folders")
         decide(con.execute(f"SELECT path, article_id, url, dedup_key, TRUE FROM {orphan_files} "
                            "WHERE status = 'ok'").fetchall())
         has["articles"] = has["mentions"] = has["files"] = True
@@ -717,8 +731,8 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         "status": pa.array([s for s, _ in decided.values()], pa.string()),
         "article_id": pa.array([a for _, a in decided.values()], pa.string())}))
     # the articles this run's files held before it (replaced, released or kept) ...
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE touched AS SELECT article_id FROM files
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE touched AS SELECT article_id FROM ({NEAR_FILES})
         WHERE article_id IS NOT NULL
           AND (path IN (SELECT path FROM staged) OR path IN (SELECT path FROM gone))
     """)
@@ -782,10 +796,18 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
         SELECT path, article_id FROM file_rows WHERE status = 'ok' AND article_id IS NOT NULL
           AND path IN (SELECT path FROM staged WHERE status = 'ok')
     """)
+    # A written article can be stored already only if a file held it, or it met a stored one
+    # (contested): the others' deletes would read every article's id and every mention's for nothing.
     con.execute("""
-        DELETE FROM articles WHERE article_id IN (SELECT article_id FROM written);
-        DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM written);
+        CREATE OR REPLACE TEMP TABLE rewritten AS SELECT article_id FROM written
+        WHERE article_id IN (SELECT article_id FROM touched UNION ALL SELECT article_id FROM contested
+                             UNION ALL SELECT article_id FROM replaced)
     """)
+    if con.execute("SELECT EXISTS (SELECT 1 FROM rewritten)").fetchall()[0][0]:
+        con.execute("""
+            DELETE FROM articles WHERE article_id IN (SELECT article_id FROM rewritten);
+            DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM rewritten);
+        """)
     if replaced:
         con.execute("DELETE FROM articles WHERE article_id IN (SELECT article_id FROM replaced)")
     empty = con.execute("SELECT count(*) = 0 FROM mentions").fetchall()[0][0]
@@ -811,16 +833,16 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
                     f"SELECT DISTINCT path FROM {staged_mentions} ANTI JOIN written USING (path)")
         append_sorted(con, "mentions", staged_mentions, "path NOT IN (SELECT path FROM unwritten)",
                       "article_id, symbol, how, name, published_at, title, source, categories, url, text, named")
-    released = con.execute("""
+    released = con.execute(f"""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
-            SELECT count(*) FROM files f JOIN file_rows r USING (path)
+            SELECT count(*) FROM ({NEAR_FILES}) f JOIN file_rows r USING (path)
             WHERE f.article_id IS NOT NULL AND r.article_id IS DISTINCT FROM f.article_id)
     """).fetchall()[0][0] > 0
-    con.execute("""
-        DELETE FROM files WHERE path IN (SELECT path FROM file_rows) OR path IN (SELECT path FROM gone);
+    con.execute(f"""
+        DELETE FROM files WHERE folder IN (SELECT folder FROM run_folders)
+          AND (path IN (SELECT path FROM file_rows) OR path IN (SELECT path FROM gone));
         INSERT INTO files (path, root, size, mtime_ns, content_hash, article_id, status, reason, folder)
-        SELECT path, ?, size, mtime_ns, content_hash, article_id, status, reason,
-               regexp_replace(path, '/[^/]*$', '')
+        SELECT path, ?, size, mtime_ns, content_hash, article_id, status, reason, {FOLDER_OF_PATH}
         FROM file_rows;
     """, [root_key])
     if released:  # articles no file holds any more go, with their mentions
