@@ -64,6 +64,8 @@ RACY_NS = 2 * 10**9  # a time this close to the scan may hide a later change in 
 STAGE_PREFIX = ".ingest-"
 FOLDER_OF_PATH = "regexp_replace(path, '/[^/]*$', '')"  # files.folder, as ingest writes it
 NEAR_FILES = "SELECT * FROM files WHERE folder IN (SELECT folder FROM run_folders)"  # this run's folders' rows
+LISTED_FILES = "SELECT path FROM files WHERE folder IN (SELECT folder FROM listed)"  # (the present files' folders)
+UNDER_ROOT = "(f.folder = $root OR starts_with(f.folder, $prefix))"  # by folder: cheaper than by path
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,18 +441,20 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     con.register("walked", pa.table({"folder": pa.array([f for f, _, _ in found.folders], pa.string())}))
     con.register("listed", pa.table({"folder": pa.array(found.listed, pa.string())}))
     con.register("present", pa.table({"path": pa.array(found.present, pa.string())}))
-    in_walk = """starts_with(f.path, $prefix) AND f.folder IN (SELECT folder FROM walked)
+    in_walk = """f.folder IN (SELECT folder FROM walked)
                  AND (f.folder NOT IN (SELECT folder FROM listed) OR f.path IN (SELECT path FROM present))"""
-    known = con.execute("SELECT count(*) FROM files WHERE starts_with(path, ?)", [prefix]).fetchall()[0][0]
+    known = con.execute(f"SELECT count(*) FROM files f WHERE {UNDER_ROOT}", {"root": root_key, "prefix": prefix}
+                        ).fetchall()[0][0]
     # known files to check by stat: those in listed folders, then (when many) a share of the rest
-    params: dict[str, object] = {"prefix": prefix}
+    params: dict[str, object] = {}
     check = "TRUE"
     if not full and known > FULL_CHECK_MAX:
         # the rotation's share by arithmetic on the file's own numbers (hash() of 1M paths costs 0.4 s)
-        check = """(f.mtime_ns < 0 OR (f.mtime_ns + 7919 * f.size) % $rotation = $turn OR f.path IN (
-            SELECT path FROM files WHERE starts_with(path, $prefix) AND mtime_ns > $recent
+        check = f"""(f.mtime_ns < 0 OR (f.mtime_ns + 7919 * f.size) % $rotation = $turn OR f.path IN (
+            SELECT path FROM files f WHERE {UNDER_ROOT} AND mtime_ns > $recent
             ORDER BY mtime_ns DESC LIMIT $recent_max))"""
-        params |= {"recent": time.time_ns() - RECENT_NS, "recent_max": RECENT_MAX, "rotation": ROTATION,
+        params |= {"root": root_key, "prefix": prefix, "recent": time.time_ns() - RECENT_NS, "recent_max": RECENT_MAX,
+                   "rotation": ROTATION,
                    "turn": random.randrange(ROTATION)}
     to_check = [p for (p,) in con.execute(f"""
         SELECT f.path FROM files f
@@ -458,25 +462,25 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     """, params).fetchall()]
     con.register("checked", _stat_all(to_check))
     vanished = sorted(set(to_check) - set(con.execute("SELECT path FROM checked").fetchnumpy()["path"]))
-    gone = [p for (p,) in con.execute("""
+    gone = [p for (p,) in con.execute(f"""
         SELECT path FROM files f
-        WHERE starts_with(path, $prefix)
+        WHERE {UNDER_ROOT}
           AND (folder NOT IN (SELECT folder FROM walked)
                OR folder IN (SELECT folder FROM listed) AND path NOT IN (SELECT path FROM present)
                OR path IN (SELECT unnest($vanished::VARCHAR[])))
         ORDER BY path
-    """, {"prefix": prefix, "vanished": vanished}).fetchall()]
-    jobs = con.sql("""
+    """, {"root": root_key, "prefix": prefix, "vanished": vanished}).fetchall()]
+    jobs = con.sql(f"""
         SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason
-        FROM present ANTI JOIN files USING (path)
+        FROM present ANTI JOIN ({LISTED_FILES}) USING (path)
         UNION ALL
         SELECT c.path, f.content_hash, CASE WHEN f.status = 'rejected' THEN f.reason END
         FROM checked c JOIN files f USING (path)
         WHERE c.size <> f.size OR c.mtime_ns <> f.mtime_ns OR f.mtime_ns < 0
         ORDER BY path
     """).to_arrow_table()
-    stored = con.execute(f"SELECT count(*) FROM files f WHERE {in_walk}", {"prefix": prefix}).fetchall()[0][0]
-    new = con.execute("SELECT count(*) FROM present ANTI JOIN files USING (path)").fetchall()[0][0]
+    stored = con.execute(f"SELECT count(*) FROM files f WHERE {in_walk}").fetchall()[0][0]
+    new = con.execute(f"SELECT count(*) FROM present ANTI JOIN ({LISTED_FILES}) USING (path)").fetchall()[0][0]
     for name in ("walked", "listed", "present", "checked"):
         con.unregister(name)
     return _Plan(jobs, gone, int(stored + new - len(vanished) + found.bad_files))
@@ -519,10 +523,10 @@ def ingest_folder(
             _carry_problems(con, root_key, found)
             plan = _plan(con, root_key, found, full)
             con.register("jobs", plan.jobs)
-            rejected_before = con.execute("""
-                SELECT path, reason FROM files WHERE starts_with(path, ?) AND status = 'rejected'
-                  AND path NOT IN (SELECT path FROM jobs) AND path NOT IN (SELECT unnest(?::VARCHAR[]))
-                ORDER BY path""", [root_key + os.sep, plan.gone]).fetchall()
+            rejected_before = con.execute(f"""
+                SELECT path, reason FROM files f WHERE {UNDER_ROOT} AND status = 'rejected'
+                  AND path NOT IN (SELECT path FROM jobs) AND path NOT IN (SELECT unnest($gone::VARCHAR[]))
+                ORDER BY path""", {"root": root_key, "prefix": root_key + os.sep, "gone": plan.gone}).fetchall()
             con.unregister("jobs")
         found.present = []  # the store has it now; the main process needs no list of files
         report = IngestReport(run_id=0, root=root_key, files_seen=plan.seen,

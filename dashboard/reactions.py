@@ -186,8 +186,16 @@ FROM reaction_events v
 LEFT JOIN reaction_p p ON p.symbol = v.symbol AND p.session = v.session
 ORDER BY v.symbol, v.session
 """
-# Only the pairs whose session (or time) moved are rewritten: a price import rarely moves any.
+# The pairs of the articles in scope, replaced (an ingest's: few, and mostly new) ...
 ARTICLE_SESSIONS = """
+DELETE FROM article_sessions WHERE {pairs};
+INSERT INTO article_sessions BY NAME
+SELECT article_id, symbol, published_at, session FROM event_sessions
+ORDER BY symbol, session, published_at, article_id
+"""
+# ... or, with securities in scope (a price import), only the pairs whose session (or time)
+# moved: a security's prices rarely move any of its thousands.
+MOVED_ARTICLE_SESSIONS = """
 CREATE OR REPLACE TEMP TABLE moved_pairs AS
 SELECT a.rid FROM (SELECT rowid AS rid, * FROM article_sessions WHERE {pairs}) a
 ANTI JOIN event_sessions e ON e.article_id = a.article_id AND e.symbol = a.symbol
@@ -447,7 +455,8 @@ def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
             con.execute(SESSION_REACTIONS.format(symbols=measured))
         finally:
             con.unregister("reaction_p")
-    con.execute(ARTICLE_SESSIONS.format(pairs=_pairs(con, symbols_in) if scoped else "TRUE"))
+    pairs = _pairs(con, symbols_in) if scoped else "TRUE"
+    con.execute((ARTICLE_SESSIONS if symbols_in in ("", NO_SYMBOLS) else MOVED_ARTICLE_SESSIONS).format(pairs=pairs))
     con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
                 "DROP TABLE IF EXISTS security_sessions; DROP TABLE IF EXISTS reaction_events")
 
