@@ -462,12 +462,11 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     """, params).fetchall()]
     con.register("checked", _stat_all(to_check))
     vanished = sorted(set(to_check) - set(con.execute("SELECT path FROM checked").fetchnumpy()["path"]))
+    # (each part reads paths only where it must: a path test over every row reads them all)
     gone = [p for (p,) in con.execute(f"""
-        SELECT path FROM files f
-        WHERE {UNDER_ROOT}
-          AND (folder NOT IN (SELECT folder FROM walked)
-               OR folder IN (SELECT folder FROM listed) AND path NOT IN (SELECT path FROM present)
-               OR path IN (SELECT unnest($vanished::VARCHAR[])))
+        SELECT path FROM files f WHERE {UNDER_ROOT} AND folder NOT IN (SELECT folder FROM walked)
+        UNION SELECT path FROM ({LISTED_FILES}) ANTI JOIN present USING (path)
+        UNION SELECT path FROM files f WHERE {UNDER_ROOT} AND path IN (SELECT unnest($vanished::VARCHAR[]))
         ORDER BY path
     """, {"root": root_key, "prefix": prefix, "vanished": vanished}).fetchall()]
     jobs = con.sql(f"""
@@ -479,7 +478,11 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
         WHERE c.size <> f.size OR c.mtime_ns <> f.mtime_ns OR f.mtime_ns < 0
         ORDER BY path
     """).to_arrow_table()
-    stored = con.execute(f"SELECT count(*) FROM files f WHERE {in_walk}").fetchall()[0][0]
+    stored = con.execute(f"""
+        SELECT (SELECT count(*) FROM files f WHERE f.folder IN (SELECT folder FROM walked)
+                  AND f.folder NOT IN (SELECT folder FROM listed))
+             + (SELECT count(*) FROM ({LISTED_FILES}) SEMI JOIN present USING (path))
+    """).fetchall()[0][0]
     new = con.execute(f"SELECT count(*) FROM present ANTI JOIN ({LISTED_FILES}) USING (path)").fetchall()[0][0]
     for name in ("walked", "listed", "present", "checked"):
         con.unregister(name)
