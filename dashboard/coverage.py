@@ -161,15 +161,13 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
 
 def _newest_cutoff(con: duckdb.DuckDBPyConnection, scope: str, params: dict[str, Any],
                    limit: int) -> datetime | None:
-    """The publication instant of the ``limit``-th newest row in ``scope`` (None: fewer rows)."""
-    n = con.execute(f"SELECT count(*) FROM mentions m WHERE {scope}", params).fetchall()[0][0]
-    if n <= limit:
-        return None
-    # the (n - limit + 1)-th smallest: a fraction q with ceil(q * n) = n - limit + 1, kept off
-    # the integer so that rounding cannot move it a place up
-    q = (n - limit + 0.5) / n
-    return con.execute(f"SELECT quantile_disc(m.published_at, $q) FROM mentions m WHERE {scope}",
-                       params | {"q": q}).fetchall()[0][0]
+    """The publication instant of the ``limit``-th newest row in ``scope`` (None: fewer rows):
+    one pass over the scope's instants, keeping the newest ``limit``."""
+    rows = con.execute(f"""
+        SELECT m.published_at FROM mentions m WHERE {scope} AND m.published_at IS NOT NULL
+        ORDER BY m.published_at DESC LIMIT 1 OFFSET $offset
+    """, params | {"offset": limit - 1}).fetchall()
+    return rows[0][0] if rows else None
 
 
 def others_named(named: Sequence[str] | None, symbol: str, names: dict[str, str]) -> str:
