@@ -148,10 +148,8 @@ def related_coverage(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], sit
                a.session, {", ".join("r." + c for c in REACTION_FIELDS if c != "session")}
         FROM mentions m
         LEFT JOIN article_sessions a ON a.symbol = m.symbol AND a.article_id = m.article_id
-             AND a.symbol IN (SELECT unnest($symbols::VARCHAR[]))
              AND ($cutoff IS NULL OR a.published_at >= $cutoff)
         LEFT JOIN session_reactions r ON r.symbol = a.symbol AND r.session = a.session
-             AND r.symbol IN (SELECT unnest($symbols::VARCHAR[]))
         WHERE {scope} AND ($cutoff IS NULL OR m.published_at >= $cutoff)
           AND ($alpha IS NULL OR r.{p_column} < $alpha)
         ORDER BY m.published_at DESC, m.article_id, list_position($symbols::VARCHAR[], m.symbol)
