@@ -344,7 +344,6 @@ def refresh_reactions(con: duckdb.DuckDBPyConnection, benchmarks: dict[str, str]
     if not con.execute("SELECT EXISTS (SELECT 1 FROM prices)").fetchall()[0][0]:
         con.execute("DELETE FROM daily_returns; DELETE FROM session_reactions; DELETE FROM article_sessions")
         return  # no prices: nothing to measure
-        return
     scoped = not (articles is None and symbols is None)
     reads = dict(REFRESH_READS)
     if scoped:
@@ -455,8 +454,8 @@ def _recompute(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
             con.execute(SESSION_REACTIONS.format(symbols=measured))
         finally:
             con.unregister("reaction_p")
-    pairs = _pairs(con, symbols_in) if scoped else "TRUE"
-    con.execute((ARTICLE_SESSIONS if symbols_in in ("", NO_SYMBOLS) else MOVED_ARTICLE_SESSIONS).format(pairs=pairs))
+    placing = ARTICLE_SESSIONS if symbols_in in ("", NO_SYMBOLS) else MOVED_ARTICLE_SESSIONS
+    con.execute(placing.format(pairs=_pairs(con, symbols_in) if scoped else "TRUE"))
     con.execute("DROP TABLE IF EXISTS day_measures; DROP TABLE IF EXISTS event_sessions; "
                 "DROP TABLE IF EXISTS security_sessions; DROP TABLE IF EXISTS reaction_events")
 

@@ -210,7 +210,6 @@ CREATE TABLE IF NOT EXISTS session_reactions (
 """
 
 
-
 def _measure_columns() -> list[str]:
     block = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS session_reactions ("):]
     block = block[block.index("(") + 1:block.index(");")]
@@ -229,6 +228,7 @@ FROM article_sessions a
 LEFT JOIN session_reactions r ON r.symbol = a.symbol AND r.session = a.session
 """
 VIEW_NAMES = ("reactions",)
+
 
 class NotAStore(RuntimeError):
     """A DuckDB file that holds tables, but not the dashboard's: it is left untouched."""
@@ -643,6 +643,7 @@ MIGRATIONS: list[tuple[str, str]] = [
                         || ' (UTC) is outside the supported range 1970-01-01 … 2099-12-31 (UTC)'
         FROM unsupported u WHERE files.article_id = u.article_id;
         DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM unsupported);
+        DELETE FROM article_sessions WHERE article_id IN (SELECT article_id FROM unsupported);
         DELETE FROM articles WHERE article_id IN (SELECT article_id FROM unsupported);
         DROP TABLE unsupported;
     """),
@@ -688,11 +689,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _has_views(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
-                       "AND view_name IN (SELECT unnest(?::VARCHAR[]))", [list(VIEW_NAMES)]).fetchall()[0][0] == len(VIEW_NAMES)
+    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
+                        "AND view_name IN (SELECT unnest(?::VARCHAR[]))", [list(VIEW_NAMES)]).fetchall()[0][0]
+    return found == len(VIEW_NAMES)
 
 
 def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the derived caches and the views over them (see ``derived_drops``)."""
     kinds = con.execute(
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_catalog = current_database() "
         "AND table_schema = current_schema()").fetchall()
