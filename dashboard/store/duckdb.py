@@ -210,20 +210,12 @@ CREATE TABLE IF NOT EXISTS session_reactions (
 """
 
 
-def _measure_columns() -> list[str]:
-    block = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS session_reactions ("):]
-    block = block[block.index("(") + 1:block.index(");")]
-    names = [line.split()[0] for line in block.splitlines() if line.strip() and not line.strip().startswith("--")]
-    return [n for n in names if n not in ("symbol", "session")]
-
-
-REACTION_MEASURES = tuple(_measure_columns())  # session_reactions' columns after its key
-
 # Made after SCHEMA (and after any migration): an article's reaction, as one row per (article,
-# security) for the readers, as the table of that name held before schema version 4.
-STORE_VIEWS = f"""
+# security) for the readers, as the table of that name held before schema version 4. (On
+# PostgreSQL translated: the star becomes session_reactions' columns.)
+STORE_VIEWS = """
 CREATE OR REPLACE VIEW reactions AS
-SELECT a.article_id, a.symbol, a.session, {", ".join("r." + c for c in REACTION_MEASURES)}
+SELECT a.article_id, a.symbol, a.session, r.* EXCLUDE (symbol, session)
 FROM article_sessions a
 LEFT JOIN session_reactions r ON r.symbol = a.symbol AND r.session = a.session
 """
@@ -684,14 +676,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("INSERT INTO meta VALUES (?, 'done')", [f"migration:{key}"])
     if version is not None and version < SCHEMA_VERSION:
         _migrate(con)  # last: the caches are computed from the tables as this version has them
-    elif version is None or not _has_views(con):
+    elif version is None:  # a new store (a migrated one has them from _migrate)
         con.execute(STORE_VIEWS)
-
-
-def _has_views(con: duckdb.DuckDBPyConnection) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
-                        "AND view_name IN (SELECT unnest(?::VARCHAR[]))", [list(VIEW_NAMES)]).fetchall()[0][0]
-    return found == len(VIEW_NAMES)
 
 
 def drop_derived(con: duckdb.DuckDBPyConnection) -> None:

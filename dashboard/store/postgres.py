@@ -734,7 +734,7 @@ class PgStore:
         self._schema_ready = True
 
     def _ensure_schema(self, conn: psycopg.Connection[Any], con: PgConnection) -> None:
-        from dashboard.store.duckdb import MIGRATIONS, SCHEMA, SCHEMA_VERSION, STORE_VIEWS
+        from dashboard.store.duckdb import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
         version = self._version(conn)
         if version is not None and version >= SCHEMA_VERSION:
@@ -745,7 +745,7 @@ class PgStore:
                 _migrate(con, conn)
             conn.execute(schema_for_postgres(SCHEMA))
             conn.execute(PG_INDEXES)
-            conn.execute(STORE_VIEWS)
+            _create_views(conn)
             conn.execute("INSERT INTO meta VALUES ('schema_version', $1) ON CONFLICT (key) "
                          "DO UPDATE SET value = excluded.value", [str(SCHEMA_VERSION)])
             conn.execute("INSERT INTO meta VALUES ('generation', '0') ON CONFLICT (key) DO NOTHING")
@@ -793,7 +793,7 @@ def _migrate(con: PgConnection, conn: psycopg.Connection[Any]) -> None:
     """An older store: its derived caches dropped and rebuilt, other changes applied."""
     from dashboard.config import DEFAULT_BENCHMARKS
     from dashboard.reactions import refresh_reactions
-    from dashboard.store.duckdb import SCHEMA, STORE_VIEWS, derived_drops
+    from dashboard.store.duckdb import SCHEMA, derived_drops
 
     used = dict(con.execute(
         "SELECT DISTINCT s.market, d.benchmark FROM daily_returns d JOIN securities s USING (symbol) "
@@ -805,8 +805,15 @@ def _migrate(con: PgConnection, conn: psycopg.Connection[Any]) -> None:
         conn.execute(statement)
     conn.execute(schema_for_postgres(SCHEMA))
     conn.execute(PG_INDEXES)
-    conn.execute(STORE_VIEWS)
+    _create_views(conn)
     refresh_reactions(con, {**DEFAULT_BENCHMARKS, **used})
+
+
+def _create_views(conn: psycopg.Connection[Any]) -> None:
+    from dashboard.store.duckdb import STORE_VIEWS
+
+    for statement in translate(STORE_VIEWS):
+        conn.execute(statement.text)
 
 
 class PgSnapshot(SnapshotQueries):
