@@ -64,7 +64,7 @@ RACY_NS = 2 * 10**9  # a time this close to the scan may hide a later change in 
 STAGE_PREFIX = ".ingest-"
 FOLDER_OF_PATH = "regexp_replace(path, '/[^/]*$', '')"  # files.folder, as ingest writes it
 NEAR_FILES = "SELECT * FROM files WHERE folder IN (SELECT folder FROM run_folders)"  # this run's folders' rows
-LISTED_FILES = "SELECT path FROM files WHERE folder IN (SELECT folder FROM listed)"  # (the present files' folders)
+LISTED_FILES = "SELECT path FROM files WHERE folder IN (SELECT folder FROM listed)"  # the walk's listed folders' rows
 UNDER_ROOT = "(f.folder = $root OR starts_with(f.folder, $prefix))"  # by folder: cheaper than by path
 
 
@@ -441,8 +441,14 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     con.register("walked", pa.table({"folder": pa.array([f for f, _, _ in found.folders], pa.string())}))
     con.register("listed", pa.table({"folder": pa.array(found.listed, pa.string())}))
     con.register("present", pa.table({"path": pa.array(found.present, pa.string())}))
-    in_walk = """f.folder IN (SELECT folder FROM walked)
-                 AND (f.folder NOT IN (SELECT folder FROM listed) OR f.path IN (SELECT path FROM present))"""
+    # The files below the root as the walk sees them, in parts that read paths only where they
+    # must (a path test over every row reads all of them): those in folders it did not list
+    # again (unchanged), the stored ones it listed, and the ones it found that are not stored.
+    unlisted = "f.folder IN (SELECT folder FROM walked) AND f.folder NOT IN (SELECT folder FROM listed)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE listed_stored AS SELECT path FROM ({LISTED_FILES}) "
+                "SEMI JOIN present USING (path)")
+    con.execute("CREATE OR REPLACE TEMP TABLE listed_new AS SELECT path FROM present "
+                f"ANTI JOIN ({LISTED_FILES}) USING (path)")
     known = con.execute(f"SELECT count(*) FROM files f WHERE {UNDER_ROOT}", {"root": root_key, "prefix": prefix}
                         ).fetchall()[0][0]
     # known files to check by stat: those in listed folders, then (when many) a share of the rest
@@ -453,39 +459,35 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
         check = f"""(f.mtime_ns < 0 OR (f.mtime_ns + 7919 * f.size) % $rotation = $turn OR f.path IN (
             SELECT path FROM files f WHERE {UNDER_ROOT} AND mtime_ns > $recent
             ORDER BY mtime_ns DESC LIMIT $recent_max))"""
-        params |= {"root": root_key, "prefix": prefix, "recent": time.time_ns() - RECENT_NS, "recent_max": RECENT_MAX,
-                   "rotation": ROTATION,
-                   "turn": random.randrange(ROTATION)}
+        params |= {"root": root_key, "prefix": prefix, "recent": time.time_ns() - RECENT_NS,
+                   "recent_max": RECENT_MAX, "rotation": ROTATION, "turn": random.randrange(ROTATION)}
     to_check = [p for (p,) in con.execute(f"""
-        SELECT f.path FROM files f
-        WHERE {in_walk} AND (f.folder IN (SELECT folder FROM listed) OR {check})
+        SELECT path FROM listed_stored
+        UNION ALL SELECT f.path FROM files f WHERE {unlisted} AND {check}
     """, params).fetchall()]
     con.register("checked", _stat_all(to_check))
     vanished = sorted(set(to_check) - set(con.execute("SELECT path FROM checked").fetchnumpy()["path"]))
-    # (each part reads paths only where it must: a path test over every row reads them all)
     gone = [p for (p,) in con.execute(f"""
         SELECT path FROM files f WHERE {UNDER_ROOT} AND folder NOT IN (SELECT folder FROM walked)
         UNION SELECT path FROM ({LISTED_FILES}) ANTI JOIN present USING (path)
         UNION SELECT path FROM files f WHERE {UNDER_ROOT} AND path IN (SELECT unnest($vanished::VARCHAR[]))
         ORDER BY path
     """, {"root": root_key, "prefix": prefix, "vanished": vanished}).fetchall()]
-    jobs = con.sql(f"""
-        SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason
-        FROM present ANTI JOIN ({LISTED_FILES}) USING (path)
+    jobs = con.sql("""
+        SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason FROM listed_new
         UNION ALL
         SELECT c.path, f.content_hash, CASE WHEN f.status = 'rejected' THEN f.reason END
         FROM checked c JOIN files f USING (path)
         WHERE c.size <> f.size OR c.mtime_ns <> f.mtime_ns OR f.mtime_ns < 0
         ORDER BY path
     """).to_arrow_table()
-    stored = con.execute(f"""
-        SELECT (SELECT count(*) FROM files f WHERE f.folder IN (SELECT folder FROM walked)
-                  AND f.folder NOT IN (SELECT folder FROM listed))
-             + (SELECT count(*) FROM ({LISTED_FILES}) SEMI JOIN present USING (path))
-    """).fetchall()[0][0]
-    new = con.execute(f"SELECT count(*) FROM present ANTI JOIN ({LISTED_FILES}) USING (path)").fetchall()[0][0]
+    stored, new = con.execute(f"""
+        SELECT (SELECT count(*) FROM files f WHERE {unlisted}) + (SELECT count(*) FROM listed_stored),
+               (SELECT count(*) FROM listed_new)
+    """).fetchall()[0]
     for name in ("walked", "listed", "present", "checked"):
         con.unregister(name)
+    con.execute("DROP TABLE listed_stored; DROP TABLE listed_new")
     return _Plan(jobs, gone, int(stored + new - len(vanished) + found.bad_files))
 
 
