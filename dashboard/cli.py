@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -453,8 +452,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     never a traceback; ``--verbose`` logs the traceback too (the ``dashboard`` logger)."""
     from dashboard.errors import explain, log, log_to_stderr
 
-    if hasattr(signal, "SIGPIPE"):  # `... | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     log_to_stderr(verbose=bool(getattr(args, "verbose", False)))
     store_path: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,29 @@ def test_db_may_come_before_or_after_the_command(tmp_path: Path) -> None:
     before = run("--db", str(db), "status", "--json")
     after = run("status", "--json", db=db)
     assert json.loads(before.stdout)["articles"] == json.loads(after.stdout)["articles"] == 1
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    """`python -m dashboard inspect ... | head -1`: the reader goes, the command ends without a
+    traceback about a broken pipe."""
+    post = write_post(tmp_path, "a.md", "美团-W(03690.HK)公告。" * 20)
+    cmd = [sys.executable, "-m", "dashboard", "inspect", *[str(post)] * 2000, "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["path"] == str(post)
+    proc.stdout.close()  # as head does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, -signal.SIGPIPE), err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_main_leaves_its_callers_signals_alone(tmp_path: Path) -> None:
+    """main() called inside a process (a test run, a notebook) must not change how that process
+    takes SIGPIPE: with the default action, its next send to a closed socket kills it (the test
+    run died so, in test_shutdown's websockets, after one in-process main())."""
+    from dashboard.cli import main
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["status", "--db", str(tmp_path / "s.duckdb")]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before
