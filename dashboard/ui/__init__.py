@@ -38,9 +38,16 @@ def main() -> None:
     guarded(page)()
 
 
+# Candles and a news marker. An SVG, not an emoji: Streamlit checks an emoji icon against its
+# catalogue of every emoji (0.1 s of a fresh server's first page), and a Material icon is
+# fetched from fonts.gstatic.com, which an offline machine cannot reach.
+ICON = ('<svg viewBox="0 0 32 32"><path d="M9 4v24M23 6v22" stroke="#555" stroke-width="2"/>'
+        '<rect x="5" y="9" width="8" height="13" fill="#2ca02c"/><rect x="19" y="12" width="8" height="11" '
+        'fill="#d62728"/><circle cx="25" cy="6" r="5" fill="#f39c12"/></svg>')
+
+
 def page() -> None:
-    st.set_page_config(page_title="News & prices · 新闻与行情", page_icon="📈",
-                       layout="wide")
+    st.set_page_config(page_title="News & prices · 新闻与行情", page_icon=ICON, layout="wide")
     locale = (st.context.locale or "") if hasattr(st, "context") else ""
     lang_default = "zh" if str(locale).lower().startswith("zh") else "en"
     lang_now = st.session_state.get("lang") or st.query_params.get("lang", lang_default)
