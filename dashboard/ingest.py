@@ -63,9 +63,30 @@ ROTATION = 32  # ... and a random 1/32 of the others, so an in-place edit is fou
 RACY_NS = 2 * 10**9  # a time this close to the scan may hide a later change in the same tick
 STAGE_PREFIX = ".ingest-"
 FOLDER_OF_PATH = "regexp_replace(path, '/[^/]*$', '')"  # files.folder, as ingest writes it
-NEAR_FILES = "SELECT * FROM files WHERE folder IN (SELECT folder FROM run_folders)"  # this run's folders' rows
-LISTED_FILES = "SELECT path FROM files WHERE folder IN (SELECT folder FROM listed)"  # the walk's listed folders' rows
+FEW_FOLDERS = 64  # up to this many folders, a folder test is written into the SQL (see _folder_in)
 UNDER_ROOT = "(f.folder = $root OR starts_with(f.folder, $prefix))"  # by folder: cheaper than by path
+
+
+def _folder_in(folders: list[str], otherwise: str) -> str:
+    """SQL for "``files.folder`` is one of ``folders``": a few are a list test written into
+    the SQL, which DuckDB runs inside the scan, so it reads the paths of the rows it keeps
+    only (at 1M files 5 ms; ``folder IN`` a list or a subquery is only a row-group hint to the
+    scan, and every path is read: 35-45 ms); many, ``otherwise`` (SQL saying the same)."""
+    if len(folders) > FEW_FOLDERS:
+        return otherwise
+    return "list_has_any([folder], [" + ", ".join("'" + f.replace("'", "''") + "'" for f in folders) + "]::VARCHAR[])"
+
+
+def _in_run_folders(folders: list[str]) -> str:
+    """SQL for "``files.folder`` is one of this run's folders" (``folders``, also the temp table
+    run_folders)."""
+    return _folder_in(folders, "folder IN (SELECT folder FROM run_folders)")
+
+
+def _near(con: duckdb.DuckDBPyConnection) -> tuple[list[str], str]:
+    """This run's folders (the temp table run_folders), and SQL for the store's rows of their files."""
+    folders = [f for (f,) in con.execute("SELECT folder FROM run_folders ORDER BY 1").fetchall()]
+    return folders, f"SELECT * FROM files WHERE {_in_run_folders(folders)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,10 +466,11 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     # must (a path test over every row reads all of them): those in folders it did not list
     # again (unchanged), the stored ones it listed, and the ones it found that are not stored.
     unlisted = "f.folder IN (SELECT folder FROM walked) AND f.folder NOT IN (SELECT folder FROM listed)"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE listed_stored AS SELECT path FROM ({LISTED_FILES}) "
+    listed_files = f"SELECT path FROM files WHERE {_folder_in(found.listed, 'folder IN (SELECT folder FROM listed)')}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE listed_stored AS SELECT path FROM ({listed_files}) "
                 "SEMI JOIN present USING (path)")
     con.execute("CREATE OR REPLACE TEMP TABLE listed_new AS SELECT path FROM present "
-                f"ANTI JOIN ({LISTED_FILES}) USING (path)")
+                f"ANTI JOIN ({listed_files}) USING (path)")
     known = con.execute(f"SELECT count(*) FROM files f WHERE {UNDER_ROOT}", {"root": root_key, "prefix": prefix}
                         ).fetchall()[0][0]
     # known files to check by stat: those in listed folders, then (when many) a share of the rest
@@ -466,13 +488,16 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
         UNION ALL SELECT f.path FROM files f WHERE {unlisted} AND {check}
     """, params).fetchall()]
     con.register("checked", _stat_all(to_check))
-    vanished = sorted(set(to_check) - set(con.execute("SELECT path FROM checked").fetchnumpy()["path"]))
-    gone = [p for (p,) in con.execute(f"""
-        SELECT path FROM files f WHERE {UNDER_ROOT} AND folder NOT IN (SELECT folder FROM walked)
-        UNION SELECT path FROM ({LISTED_FILES}) ANTI JOIN present USING (path)
-        UNION SELECT path FROM files f WHERE {UNDER_ROOT} AND path IN (SELECT unnest($vanished::VARCHAR[]))
-        ORDER BY path
-    """, {"root": root_key, "prefix": prefix, "vanished": vanished}).fetchall()]
+    vanished = set(to_check) - set(con.execute("SELECT path FROM checked").fetchnumpy()["path"])
+    # gone: the files of folders gone from the walk (found from the folders alone: mostly
+    # none), those gone from a listed folder, and those whose stat failed (all stored ones)
+    under = {"root": root_key, "prefix": prefix}
+    gone_folders = f"{UNDER_ROOT} AND folder NOT IN (SELECT folder FROM walked)"
+    emptied = [f for (f,) in con.execute(f"SELECT DISTINCT folder FROM files f WHERE {gone_folders}", under).fetchall()]
+    gone = sorted({p for (p,) in con.execute(f"""
+        SELECT path FROM files f WHERE {_folder_in(emptied, gone_folders)}
+        UNION SELECT path FROM ({listed_files}) ANTI JOIN present USING (path)
+    """, under if len(emptied) > FEW_FOLDERS else {}).fetchall()} | vanished)
     jobs = con.sql("""
         SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason FROM listed_new
         UNION ALL
@@ -645,14 +670,15 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         SELECT DISTINCT {FOLDER_OF_PATH} AS folder FROM {staged_files}
         UNION SELECT DISTINCT {FOLDER_OF_PATH} FROM gone
     """)
+    folders, near = _near(con)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE staged AS
         SELECT s.*, f.path IS NOT NULL AS known, f.status AS was, f.article_id AS had, f.reason AS had_reason
-        FROM {staged_files} s LEFT JOIN ({NEAR_FILES}) f USING (path)
+        FROM {staged_files} s LEFT JOIN ({near}) f USING (path)
     """)
     # Another writer may have stored the same bytes since we looked: then they are unchanged.
     con.execute(f"""
-        UPDATE staged SET status = 'same' FROM ({NEAR_FILES}) f
+        UPDATE staged SET status = 'same' FROM ({near}) f
         WHERE f.path = staged.path AND staged.status <> 'same' AND staged.content_hash IS NOT NULL
           AND staged.content_hash = f.content_hash
     """)
@@ -732,6 +758,7 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         con.execute(f"INSERT INTO staged SELECT s.*, TRUE, 'duplicate', NULL, NULL FROM {orphan_files} s")
         con.execute(f"INSERT INTO run_folders SELECT DISTINCT {FOLDER_OF_PATH} FROM {orphan_files} "
                     "EXCEPT SELECT folder FROM run_folders")
+        folders, near = _near(con)
         decide(con.execute(f"SELECT path, article_id, url, dedup_key, TRUE FROM {orphan_files} "
                            "WHERE status = 'ok'").fetchall())
         has["articles"] = has["mentions"] = has["files"] = True
@@ -741,11 +768,11 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         "article_id": pa.array([a for _, a in decided.values()], pa.string())}))
     # the articles this run's files held before it (replaced, released or kept) ...
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE touched AS SELECT article_id FROM ({NEAR_FILES})
+        CREATE OR REPLACE TEMP TABLE touched AS SELECT article_id FROM ({near})
         WHERE article_id IS NOT NULL
           AND (path IN (SELECT path FROM staged) OR path IN (SELECT path FROM gone))
     """)
-    released = _write(con, glob, has, root_key, found, replaced)
+    released = _write(con, glob, has, root_key, found, replaced, folders)
     con.unregister("decided")
     if report.new or report.updated or released or orphans:
         # ... and those it wrote: only their reactions are recomputed
@@ -782,9 +809,11 @@ def _orphaned_copies(con: duckdb.DuckDBPyConnection, lost: set[str], handled: se
 
 
 def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root_key: str, found: Walk,
-           replaced: list[str]) -> bool:
-    """Apply the decisions: articles, mentions, securities, files and folders. True when
-    files gave up articles (removed, rejected now, or holding another one)."""
+           replaced: list[str], folders: list[str]) -> bool:
+    """Apply the decisions: articles, mentions, securities, files and folders (``folders``:
+    this run's). True when files gave up articles (removed, rejected now, or holding another
+    one)."""
+    in_folders = _in_run_folders(folders)
     con.execute("CREATE OR REPLACE TEMP TABLE replaced AS SELECT unnest(?::VARCHAR[]) AS article_id",
                 [replaced])
     # The final state of each staged file; parsed files without a decision hold their article.
@@ -844,11 +873,11 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
                       "article_id, symbol, how, name, published_at, title, source, categories, url, text, named")
     released = con.execute(f"""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
-            SELECT count(*) FROM ({NEAR_FILES}) f JOIN file_rows r USING (path)
-            WHERE f.article_id IS NOT NULL AND r.article_id IS DISTINCT FROM f.article_id)
+            SELECT count(*) FROM files f JOIN file_rows r USING (path)
+            WHERE {in_folders} AND f.article_id IS NOT NULL AND r.article_id IS DISTINCT FROM f.article_id)
     """).fetchall()[0][0] > 0
     con.execute(f"""
-        DELETE FROM files WHERE folder IN (SELECT folder FROM run_folders)
+        DELETE FROM files WHERE {in_folders}
           AND (path IN (SELECT path FROM file_rows) OR path IN (SELECT path FROM gone));
         INSERT INTO files (path, root, size, mtime_ns, content_hash, article_id, status, reason, folder)
         SELECT path, ?, size, mtime_ns, content_hash, article_id, status, reason, {FOLDER_OF_PATH}

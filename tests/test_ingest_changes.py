@@ -82,3 +82,33 @@ def test_an_old_file_edited_in_place_is_found_with_full(store: Store, tmp_path: 
     assert report.updated == 1
     with store.read() as con:
         assert con.execute("SELECT title FROM articles WHERE title = '改写'").fetchone() == ("改写",)
+
+
+@pytest.mark.parametrize("few", [0, 64])
+def test_the_folder_tests_of_many_folders_and_of_few_agree(store: Store, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, few: int) -> None:
+    """Up to FEW_FOLDERS folders are tested by a list written into the SQL, beyond by a join:
+    with 0 every run takes the join, with 64 these runs take the list (both backends)."""
+    monkeypatch.setattr(ingest_mod, "FEW_FOLDERS", few)
+    folder = tmp_path / "posts"
+    for sub in ("a", "b", "c", "it's"):
+        for i in range(3):
+            write_post(folder, f"{sub}/p{i}.md", f"{sub}{i}。美团-W(03690.HK)。", title=f"{sub}{i}")
+    age(folder)
+    assert ingest_folder(store, folder).new == 12
+    write_post(folder, "it's/p0.md", "改了。快手-W(01024.HK)。", title="edited")  # an edit, an addition,
+    write_post(folder, "d/p0.md", "新的。", title="d0")                          # a removed file and
+    (folder / "a" / "p1.md").unlink()                                            # a removed folder
+    for p in (folder / "c").iterdir():
+        p.unlink()
+    (folder / "c").rmdir()
+    time.sleep(0.01)
+    report = ingest_folder(store, folder)
+    assert (report.new, report.updated, report.removed, report.unchanged) == (1, 1, 4, 7)
+    with store.read() as con:
+        titles = sorted(t for (t,) in con.execute("SELECT title FROM articles").fetchall())
+        paths = sorted(p.rsplit("/posts/", 1)[1] for (p,) in con.execute("SELECT path FROM files").fetchall())
+    assert titles == sorted(["a0", "a2", "b0", "b1", "b2", "d0", "edited", "it's1", "it's2"])
+    assert paths == sorted(["a/p0.md", "a/p2.md", "b/p0.md", "b/p1.md", "b/p2.md", "d/p0.md",
+                            "it's/p0.md", "it's/p1.md", "it's/p2.md"])
+    assert ingest_folder(store, folder).unchanged == 9

@@ -149,6 +149,9 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return node
     if isinstance(node, exp.In) and _unnested(node):  # x IN (SELECT unnest(list)): x = ANY(list), which
         return exp.EQ(this=node.this, expression=exp.Any(this=exp.Paren(this=_unnested(node))))  # indexed
+    if isinstance(node, exp.ArrayOverlaps) and isinstance(node.this, exp.Array) and len(node.this.expressions) == 1:
+        # list_has_any([x], list), DuckDB's in-scan form of x IN list: x = ANY(list) too
+        return exp.EQ(this=node.this.expressions[0], expression=exp.Any(this=exp.Paren(this=node.expression)))
     if isinstance(node, exp.Array) and not node.expressions:  # [] : an untyped '{}' takes its context's type
         return exp.Literal.string("{}")
     if isinstance(node, (exp.ArgMin, exp.ArgMax)):
