@@ -84,9 +84,14 @@ def _in_run_folders(folders: list[str]) -> str:
 
 
 def _near(con: duckdb.DuckDBPyConnection) -> tuple[list[str], str]:
-    """This run's folders (the temp table run_folders), and SQL for the store's rows of their files."""
+    """This run's folders (the temp table run_folders), and SQL for the store's rows of their
+    files: when the folders are few, a temp table of those rows (a join with the list test
+    beside it reads every path again: 17-28 ms at 1M, the table 5 ms)."""
     folders = [f for (f,) in con.execute("SELECT folder FROM run_folders ORDER BY 1").fetchall()]
-    return folders, f"SELECT * FROM files WHERE {_in_run_folders(folders)}"
+    if len(folders) > FEW_FOLDERS:
+        return folders, f"SELECT * FROM files WHERE {_in_run_folders(folders)}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE near_files AS SELECT * FROM files WHERE {_in_run_folders(folders)}")
+    return folders, "SELECT * FROM near_files"
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,7 +777,7 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         WHERE article_id IS NOT NULL
           AND (path IN (SELECT path FROM staged) OR path IN (SELECT path FROM gone))
     """)
-    released = _write(con, glob, has, root_key, found, replaced, folders)
+    released = _write(con, glob, has, root_key, found, replaced, folders, near)
     con.unregister("decided")
     if report.new or report.updated or released or orphans:
         # ... and those it wrote: only their reactions are recomputed
@@ -809,10 +814,10 @@ def _orphaned_copies(con: duckdb.DuckDBPyConnection, lost: set[str], handled: se
 
 
 def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root_key: str, found: Walk,
-           replaced: list[str], folders: list[str]) -> bool:
+           replaced: list[str], folders: list[str], near: str) -> bool:
     """Apply the decisions: articles, mentions, securities, files and folders (``folders``:
-    this run's). True when files gave up articles (removed, rejected now, or holding another
-    one)."""
+    this run's, ``near`` the store's rows of their files, see _near). True when files gave up
+    articles (removed, rejected now, or holding another one)."""
     in_folders = _in_run_folders(folders)
     con.execute("CREATE OR REPLACE TEMP TABLE replaced AS SELECT unnest(?::VARCHAR[]) AS article_id",
                 [replaced])
@@ -873,8 +878,8 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
                       "article_id, symbol, how, name, published_at, title, source, categories, url, text, named")
     released = con.execute(f"""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
-            SELECT count(*) FROM files f JOIN file_rows r USING (path)
-            WHERE {in_folders} AND f.article_id IS NOT NULL AND r.article_id IS DISTINCT FROM f.article_id)
+            SELECT count(*) FROM ({near}) f JOIN file_rows r USING (path)
+            WHERE f.article_id IS NOT NULL AND r.article_id IS DISTINCT FROM f.article_id)
     """).fetchall()[0][0] > 0
     con.execute(f"""
         DELETE FROM files WHERE {in_folders}
