@@ -77,21 +77,17 @@ def _folder_in(folders: list[str], otherwise: str) -> str:
     return "list_has_any([folder], [" + ", ".join("'" + f.replace("'", "''") + "'" for f in folders) + "]::VARCHAR[])"
 
 
-def _in_run_folders(folders: list[str]) -> str:
-    """SQL for "``files.folder`` is one of this run's folders" (``folders``, also the temp table
-    run_folders)."""
-    return _folder_in(folders, "folder IN (SELECT folder FROM run_folders)")
-
-
-def _near(con: duckdb.DuckDBPyConnection) -> tuple[list[str], str]:
-    """This run's folders (the temp table run_folders), and SQL for the store's rows of their
-    files: when the folders are few, a temp table of those rows (a join with the list test
-    beside it reads every path again: 17-28 ms at 1M, the table 5 ms)."""
+def _near(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """SQL for "``files.folder`` is one of this run's folders" (the temp table run_folders),
+    and SQL for the store's rows of their files: when the folders are few, a temp table of
+    those rows (a join with the list test beside it reads every path again: 17-28 ms at 1M,
+    the table 5 ms)."""
     folders = [f for (f,) in con.execute("SELECT folder FROM run_folders ORDER BY 1").fetchall()]
+    in_folders = _folder_in(folders, "folder IN (SELECT folder FROM run_folders)")
     if len(folders) > FEW_FOLDERS:
-        return folders, f"SELECT * FROM files WHERE {_in_run_folders(folders)}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE near_files AS SELECT * FROM files WHERE {_in_run_folders(folders)}")
-    return folders, "SELECT * FROM near_files"
+        return in_folders, f"SELECT * FROM files WHERE {in_folders}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE near_files AS SELECT * FROM files WHERE {in_folders}")
+    return in_folders, "SELECT * FROM near_files"
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,12 +493,13 @@ def _plan(con: duckdb.DuckDBPyConnection, root_key: str, found: Walk, full: bool
     # gone: the files of folders gone from the walk (found from the folders alone: mostly
     # none), those gone from a listed folder, and those whose stat failed (all stored ones)
     under = {"root": root_key, "prefix": prefix}
-    gone_folders = f"{UNDER_ROOT} AND folder NOT IN (SELECT folder FROM walked)"
-    emptied = [f for (f,) in con.execute(f"SELECT DISTINCT folder FROM files f WHERE {gone_folders}", under).fetchall()]
+    unwalked = "folder NOT IN (SELECT folder FROM walked)"
+    emptied = [f for (f,) in con.execute(f"SELECT DISTINCT folder FROM files f WHERE {UNDER_ROOT} AND {unwalked}",
+                                         under).fetchall()]
     gone = sorted({p for (p,) in con.execute(f"""
-        SELECT path FROM files f WHERE {_folder_in(emptied, gone_folders)}
+        SELECT path FROM files f WHERE {UNDER_ROOT} AND {_folder_in(emptied, unwalked)}
         UNION SELECT path FROM ({listed_files}) ANTI JOIN present USING (path)
-    """, under if len(emptied) > FEW_FOLDERS else {}).fetchall()} | vanished)
+    """, under).fetchall()} | vanished)
     jobs = con.sql("""
         SELECT path, NULL::VARCHAR AS content_hash, NULL::VARCHAR AS reason FROM listed_new
         UNION ALL
@@ -675,7 +672,7 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         SELECT DISTINCT {FOLDER_OF_PATH} AS folder FROM {staged_files}
         UNION SELECT DISTINCT {FOLDER_OF_PATH} FROM gone
     """)
-    folders, near = _near(con)
+    in_folders, near = _near(con)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE staged AS
         SELECT s.*, f.path IS NOT NULL AS known, f.status AS was, f.article_id AS had, f.reason AS had_reason
@@ -763,7 +760,7 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         con.execute(f"INSERT INTO staged SELECT s.*, TRUE, 'duplicate', NULL, NULL FROM {orphan_files} s")
         con.execute(f"INSERT INTO run_folders SELECT DISTINCT {FOLDER_OF_PATH} FROM {orphan_files} "
                     "EXCEPT SELECT folder FROM run_folders")
-        folders, near = _near(con)
+        in_folders, near = _near(con)
         decide(con.execute(f"SELECT path, article_id, url, dedup_key, TRUE FROM {orphan_files} "
                            "WHERE status = 'ok'").fetchall())
         has["articles"] = has["mentions"] = has["files"] = True
@@ -777,7 +774,7 @@ def _merge(con: duckdb.DuckDBPyConnection, report: IngestReport, stage: str, pla
         WHERE article_id IS NOT NULL
           AND (path IN (SELECT path FROM staged) OR path IN (SELECT path FROM gone))
     """)
-    released = _write(con, glob, has, root_key, found, replaced, folders, near)
+    released = _write(con, glob, has, root_key, found, replaced, in_folders, near)
     con.unregister("decided")
     if report.new or report.updated or released or orphans:
         # ... and those it wrote: only their reactions are recomputed
@@ -814,11 +811,10 @@ def _orphaned_copies(con: duckdb.DuckDBPyConnection, lost: set[str], handled: se
 
 
 def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root_key: str, found: Walk,
-           replaced: list[str], folders: list[str], near: str) -> bool:
-    """Apply the decisions: articles, mentions, securities, files and folders (``folders``:
-    this run's, ``near`` the store's rows of their files, see _near). True when files gave up
-    articles (removed, rejected now, or holding another one)."""
-    in_folders = _in_run_folders(folders)
+           replaced: list[str], in_folders: str, near: str) -> bool:
+    """Apply the decisions: articles, mentions, securities, files and folders (``in_folders``
+    and ``near``: this run's folders and the store's rows of their files, see _near). True when
+    files gave up articles (removed, rejected now, or holding another one)."""
     con.execute("CREATE OR REPLACE TEMP TABLE replaced AS SELECT unnest(?::VARCHAR[]) AS article_id",
                 [replaced])
     # The final state of each staged file; parsed files without a decision hold their article.
