@@ -203,12 +203,8 @@ def others_named(named: Sequence[str] | None, symbol: str, names: dict[str, str]
 def coverage_count(con: duckdb.DuckDBPyConnection, symbols: Sequence[str], site_tz: str,
                    start: date | None = None, end: date | None = None) -> int:
     """How many (article, security) rows the range holds for ``symbols``, before filters."""
-    lo, hi = instant_bounds(start, end, site_tz)
-    return int(con.execute("""
-        SELECT count(*) FROM mentions m
-        WHERE m.symbol IN (SELECT unnest($symbols::VARCHAR[]))
-          AND ($lo IS NULL OR m.published_at >= $lo) AND ($hi IS NULL OR m.published_at < $hi)
-    """, {"symbols": list(symbols), "lo": lo, "hi": hi}).fetchall()[0][0])
+    scope, params = _in_view(symbols, *instant_bounds(start, end, site_tz), "", (), ())
+    return int(con.execute(f"SELECT count(*) FROM mentions m WHERE {scope}", params).fetchall()[0][0])
 
 
 def facets(con: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> tuple[list[str], list[str]]:
