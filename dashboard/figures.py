@@ -11,11 +11,12 @@ from datetime import date
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.basedatatypes import BaseTraceType
 
 from dashboard.candles import calendar_gaps, markers_for
 from dashboard.i18n import t
 from dashboard.reactions import MIN_EVENTS, AverageReaction
+
+Trace = dict[str, object]  # one trace's properties, "type" included
 
 # Chinese trading software shows rises in red; Western software in green.
 UP_DOWN = {"zh": ("#d62728", "#2ca02c"), "en": ("#2ca02c", "#d62728")}
@@ -138,7 +139,7 @@ def _key(ref: str) -> str:
 
 
 def _candle_traces(c: pd.DataFrame, *, row: int, volume_row: int | None, lang: str,
-                   labels: Mapping[str, str], legend: bool) -> list[BaseTraceType]:
+                   labels: Mapping[str, str], legend: bool) -> list[Trace]:
     """The candles and their moving averages on ``row``, the volume bars on ``volume_row``."""
     up, down = UP_DOWN.get(lang, UP_DOWN["en"])
     fmt = _price_format(c)
@@ -153,15 +154,15 @@ def _candle_traces(c: pd.DataFrame, *, row: int, volume_row: int | None, lang: s
         spans = zip(c["first_session"], c["last_session"], c["sessions"], strict=True)
         when = {"text": [_period_text(a, b) + f" · {t('n_sessions', lang, n=int(n))}" for a, b, n in spans],
                 "hovertemplate": f"<b>%{{text}}</b><br>{ohlc}<extra></extra>"}
-    out: list[BaseTraceType] = [go.Candlestick(
-        x=x, **{k: c[k].astype("float32") for k in ("open", "high", "low", "close")},
+    out: list[Trace] = [dict(
+        type="candlestick", x=x, **{k: c[k].astype("float32") for k in ("open", "high", "low", "close")},
         increasing={"line": {"color": up}, "fillcolor": up},
         decreasing={"line": {"color": down}, "fillcolor": down}, **when,
         hoverlabel=_hover_box("#888"), name=labels["price"], showlegend=False, **axes)]
     for k, col in enumerate(sorted((col for col in c.columns if MA_COLUMN.fullmatch(str(col))),
                                    key=lambda col: int(str(col)[2:]))):
-        out.append(go.Scatter(
-            x=x, y=c[col].astype("float32"), mode="lines", name=f"MA{str(col)[2:]}", connectgaps=False,
+        out.append(dict(
+            type="scatter", x=x, y=c[col].astype("float32"), mode="lines", name=f"MA{str(col)[2:]}", connectgaps=False,
             line={"color": MA_COLOURS[k % len(MA_COLOURS)], "width": 1.2}, legendgroup=str(col),
             showlegend=legend, hovertemplate=f"MA{str(col)[2:]} %{{y:{fmt}}}<extra></extra>",
             hoverlabel=_hover_box(MA_COLOURS[k % len(MA_COLOURS)]), **axes))
@@ -169,7 +170,7 @@ def _candle_traces(c: pd.DataFrame, *, row: int, volume_row: int | None, lang: s
         # Colours, not numbers on a colour scale: plotly.js warns on the console for every
         # numeric bar colour (typed arrays included), which cost a redraw a third of a second.
         rising = (c["close"] >= c["open"]).to_numpy()
-        out.append(go.Bar(x=x, y=c["volume"], name=labels["volume"], showlegend=False,
+        out.append(dict(type="bar", x=x, y=c["volume"], name=labels["volume"], showlegend=False,
                           marker={"color": [up if r else down for r in rising], "line": {"width": 0}},
                           hovertemplate="%{y:,.0f}<extra></extra>", hoverlabel=_hover_box("#888"),
                           xaxis=_ref("x", volume_row), yaxis=_ref("y", volume_row)))
@@ -177,14 +178,14 @@ def _candle_traces(c: pd.DataFrame, *, row: int, volume_row: int | None, lang: s
 
 
 def _marker_trace(c: pd.DataFrame, m: pd.DataFrame, *, row: int, lang: str, labels: Mapping[str, str],
-                  selected: date | None, symbol: str) -> BaseTraceType | None:
+                  selected: date | None, symbol: str) -> Trace | None:
     if m.empty or c.empty:
         return None
     span = float(c["high"].max() - c["low"].min()) or 1.0
     counts = m["articles"].to_numpy()
     picked = [_holds(r, selected) for _, r in m.iterrows()]
-    return go.Scatter(
-        x=_days(m["date"]), y=m["high"].to_numpy() + span * 0.06, mode="markers+text",
+    return dict(
+        type="scatter", x=_days(m["date"]), y=m["high"].to_numpy() + span * 0.06, mode="markers+text",
         marker={"size": [17 + 5 * math.log2(n) for n in counts], "color": MARKER, "symbol": "circle",
                 "line": {"width": [3 if p else 1 for p in picked],
                          "color": [SELECTED if p else "white" for p in picked]}},
@@ -225,13 +226,35 @@ def _date_axis(frames: Sequence[pd.DataFrame]) -> dict[str, object]:
             "tickformat": tickformat, "hoverformat": "%Y-%m-%d"}
 
 
-def _figure(data: list[BaseTraceType], axes: dict[str, dict[str, object]], *, title: str | None, height: int,
-            legend: bool, **layout: object) -> go.Figure:
+# Fixed margins instead of plotly's automargin (which Streamlit's theme turns on): automargin
+# measures the tick labels after a first draw and then draws the whole chart again, two to
+# three times the drawing time in the browser. The room fits six-character tick labels
+# ("0.0125", "12.5k", "+120%"), an axis title beside them, and two-line date ticks below.
+TICKS_PX, TITLE_PX, DATES_PX = 52, 26, 48
+TITLE_STANDOFF = 6
+
+
+def _margins(*, titled: bool, top: int) -> dict[str, int]:
+    """Room for the tick labels, and for a y axis title when ``titled``."""
+    return {"l": TICKS_PX + (TITLE_PX if titled else 0), "r": 16, "t": top, "b": DATES_PX}
+
+
+def _fixed_axis(axis: Mapping[str, object]) -> dict[str, object]:
+    title = axis.get("title")
+    more = {"title": {**title, "standoff": TITLE_STANDOFF}} if isinstance(title, dict) else {}
+    return {**axis, "automargin": False, **more}
+
+
+def _figure(data: list[Trace], axes: dict[str, dict[str, object]], *, title: str | None, height: int,
+            legend: bool, top: int | None = None, **layout: object) -> go.Figure:
     """One figure from its traces and axes, built at once (plotly's per-call updates cost
-    several times more)."""
-    margin = {"l": 10, "r": 10, "t": 56 if legend else 40 if title else 24, "b": 10}
-    return go.Figure(data=data, layout={
-        **axes, "title": {"text": title, "x": 0, "font": {"size": 16}} if title else {}, "height": height,
+    several times more) and not validated: checking every property of every trace took more
+    than half of a chart's build (the tests validate what each builder makes)."""
+    titled = any(k.startswith("yaxis") and a.get("title") for k, a in axes.items())
+    margin = _margins(titled=titled, top=top if top is not None else 56 if legend else 40 if title else 24)
+    return go.Figure(data=data, _validate=False, layout={
+        **{k: _fixed_axis(a) for k, a in axes.items()},
+        "title": {"text": title, "x": 0, "font": {"size": 16}} if title else {}, "height": height,
         "margin": margin, "hovermode": "closest", "font": {"family": FONT}, "plot_bgcolor": "white",
         "dragmode": "pan", "hoverlabel": {"font": {"family": FONT}}, "showlegend": legend,
         # above the plot, right, below where the mode bar shows on hover
@@ -303,7 +326,7 @@ def price_charts(panels: Sequence[Panel], *, labels: Mapping[str, str], lang: st
     title, gap, block = 26 / plot, 4 / plot, 1 / n
     x = _date_axis(frames)
     last = n * per
-    data: list[BaseTraceType] = []
+    data: list[Trace] = []
     axes: dict[str, dict[str, object]] = {}
     notes, shapes = [], []
     for k, (p, c) in enumerate(zip(panels, frames, strict=True)):
@@ -328,10 +351,8 @@ def price_charts(panels: Sequence[Panel], *, labels: Mapping[str, str], lang: st
     for r in range(1, last + 1):
         axes[_key(_ref("x", r))] = {**x, "anchor": _ref("y", r), "domain": [0, 1],
                                     "showticklabels": r == last, **({"matches": "x"} if r > 1 else {})}
-    fig = _figure(data, axes, title=None, height=height, legend=legend, annotations=notes, shapes=shapes)
-    if not legend:
-        fig.update_layout(margin={"t": 10})
-    return fig
+    return _figure(data, axes, title=None, height=height, legend=legend, top=None if legend else 16,
+                   annotations=notes, shapes=shapes)
 
 
 def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[str, str],
@@ -380,10 +401,11 @@ def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[
                            + _hover_lines(list(ts if flag else a))
                            for d, ts, a in zip(at[pick], rows["shared_titles"], rows["titles"], strict=True)],
                 hoverinfo="text"))
-    fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee",
+    fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee", automargin=False,
+                     title_standoff=TITLE_STANDOFF,
                      title_text=labels["change"])
-    fig.update_xaxes(showgrid=False, tickformat="%m-%d\n%Y", hoverformat="%Y-%m-%d")
-    fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"family": FONT},
+    fig.update_xaxes(showgrid=False, tickformat="%m-%d\n%Y", hoverformat="%Y-%m-%d", automargin=False)
+    fig.update_layout(height=480, margin=_margins(titled=True, top=30), font={"family": FONT},
                       plot_bgcolor="white", legend={"orientation": "h", "y": 1.08, "x": 0},
                       hovermode="closest")
     return fig
@@ -408,8 +430,10 @@ def average_reaction_chart(result: AverageReaction, *, labels: Mapping[str, str]
                                                + labels.get("events", "events") + "<extra></extra>"))
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot"})
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    fig.update_xaxes(title_text=labels["day"], dtick=1, showgrid=False)
-    fig.update_yaxes(title_text=labels["caar"], tickformat="+.1%", gridcolor="#eee")
-    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10}, font={"family": FONT},
+    fig.update_xaxes(title_text=labels["day"], dtick=1, showgrid=False, automargin=False,
+                     title_standoff=TITLE_STANDOFF)
+    fig.update_yaxes(title_text=labels["caar"], tickformat="+.1%", gridcolor="#eee", automargin=False,
+                     title_standoff=TITLE_STANDOFF)
+    fig.update_layout(height=420, margin=_margins(titled=True, top=30), font={"family": FONT},
                       plot_bgcolor="white", legend={"orientation": "h", "y": 1.1, "x": 0})
     return fig

@@ -143,3 +143,37 @@ def test_charts_draw_without_console_warnings_or_requests_off_the_machine(server
     assert page.locator(".js-plotly-plot .boxlayer .trace.boxes").count() == 2
     assert not said
     assert not outside
+
+
+LABELS_INSIDE_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(g => {
+  const svg = g.querySelector('.main-svg').getBoundingClientRect();
+  // tick labels of every subplot's axes, axis titles, annotations, the legend
+  const texts = [...g.querySelectorAll('.xaxislayer-above text, .yaxislayer-above text, .infolayer text')]
+    .filter(e => e.textContent.trim());
+  const out = texts.map(e => e.getBoundingClientRect())
+    .filter(r => r.left < svg.left - 0.5 || r.right > svg.right + 0.5 || r.top < svg.top - 0.5
+                 || r.bottom > svg.bottom + 0.5);
+  return {labels: texts.length, outside: out.length, pushed: g._fullLayout._size.l !== g._fullLayout.margin.l
+          || g._fullLayout._size.b !== g._fullLayout.margin.b};
+})"""
+
+
+@pytest.mark.parametrize("query", [
+    "s=%5EHSI&from=2020-12-01&to=2022-12-31",  # five-digit prices, ten-digit volumes
+    "s=3690.HK&from=2021-12-01&to=2021-12-31&lang=zh",  # Chinese axis titles
+    "s=3690.HK&s=1024.HK&s=%5EHSI&from=2021-06-01&to=2021-12-31",  # small multiples
+    "s=3690.HK&s=1024.HK&from=2021-06-01&to=2021-12-31&view=compare",
+    "s=3690.HK&from=2021-06-01&to=2021-12-31&view=average",
+])
+def test_fixed_margins_hold_every_axis_label(server: str, page, query: str) -> None:  # type: ignore[no-untyped-def]
+    """The charts draw once, with fixed margins (plotly's automargin draws everything twice):
+    so the margins must hold every tick label and axis title, and plotly must not push them."""
+    page.goto(f"{server}/?{query}")
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    wait_idle(page)
+    charts = page.evaluate(LABELS_INSIDE_JS)
+    assert charts
+    for chart in charts:
+        assert chart["labels"] >= 8, chart
+        assert chart["outside"] == 0, chart
+        assert not chart["pushed"], chart

@@ -271,3 +271,25 @@ def test_hover_lists_at_most_eight_lines_and_counts_the_rest(con) -> None:
     one = spec(figures.price_chart(week, sessions.iloc[:1], title="t", labels=LABELS))
     (news,) = traces(one, "scatter", "markers+text")
     assert news["hovertext"][0].split("<br>")[1:] == [f"a{k}" for k in range(8)] + ["+4"]
+
+
+def test_every_chart_the_builders_make_passes_plotlys_validation(con) -> None:
+    """The price charts are built without plotly's validation (it was most of their build):
+    each shape they take must still be a valid figure, property by property."""
+    made = [figures.price_chart(C.candles(con, "3690.HK", a, b, interval, mas),
+                                coverage.session_markers(con, "3690.HK", a, b, SITE_TZ), title="3690.HK",
+                                labels=LABELS, lang=lang, symbol="3690.HK", selected_session=date(2021, 12, 29),
+                                volume=volume)
+            for a, b, interval, mas, lang, volume in [
+                (date(2021, 12, 1), date(2021, 12, 31), "day", (), "en", True),
+                (date(2021, 6, 1), date(2022, 6, 30), "week", (5, 20), "zh", True),
+                (None, None, "month", (60,), "en", False)]]
+    made.append(figures.price_charts(panels(con, ["3690.HK", "1024.HK", "^HSI"], date(2021, 6, 1),
+                                            date(2022, 6, 30), "week", mas=(20,)), labels=LABELS, volume=True,
+                                     selected_session=date(2021, 12, 29)))
+    made.append(figures.price_charts([], labels=LABELS))
+    for fig in made:
+        checked = go.Figure(json.loads(fig.to_json()))  # raises on any property plotly does not know
+        assert checked.to_plotly_json()["data"] == json.loads(fig.to_json())["data"] or not fig.data
+        assert all(v.get("automargin") is False for k, v in checked.to_plotly_json()["layout"].items()
+                   if k.startswith(("xaxis", "yaxis")))
