@@ -258,7 +258,10 @@ def markers_for(candles: pd.DataFrame, session_markers: pd.DataFrame,
     pos = where.loc[period].to_numpy()
     gap = marker_spacing(len(candles)) if min_gap is None else max(1, int(min_gap))
     highs = candles["high"].to_numpy(dtype="float64")
-    sessions = pd.to_datetime(sm["session"]).dt.normalize()
+    # plain lists: pandas indexing per marker cost more than the rest of the chart's build
+    sessions = list(pd.to_datetime(sm["session"]).dt.normalize())
+    counts = [int(c) for c in sm["articles"]]
+    lines = [list(x) for x in sm["lines"]]
     rows = []
     k = 0
     while k < len(sm):
@@ -268,13 +271,10 @@ def markers_for(candles: pd.DataFrame, session_markers: pd.DataFrame,
         first, last = int(pos[k]), int(pos[j])
         # the group's candles, widened by half a marker's spacing each side, so the marker clears them
         lo, hi = max(0, first - gap // 2), min(len(highs), last + gap // 2 + 1)
-        part = sm.iloc[k:j + 1]
         rows.append({
-            "date": keys[first], "pos": first,
-            "first_session": sessions.iloc[k], "last_session": sessions.iloc[j],
-            "sessions": list(sessions.iloc[k:j + 1]), "counts": [int(c) for c in part["articles"]],
-            "articles": int(part["articles"].sum()), "lines": [list(x) for x in part["lines"]],
-            "high": float(np.nanmax(highs[lo:hi])),
+            "date": keys[first], "pos": first, "first_session": sessions[k], "last_session": sessions[j],
+            "sessions": sessions[k:j + 1], "counts": counts[k:j + 1], "articles": sum(counts[k:j + 1]),
+            "lines": lines[k:j + 1], "high": float(np.nanmax(highs[lo:hi])),
         })
         k = j + 1
     return pd.DataFrame(rows, columns=MARKER_COLUMNS)
