@@ -7,6 +7,8 @@ State lives in the URL (``s`` securities, ``from``/``to`` dates, ``a`` article, 
 
 from __future__ import annotations
 
+import gc
+
 import pandas as pd
 import streamlit as st
 
@@ -30,6 +32,11 @@ from dashboard.ui.resources import (
 )
 from dashboard.ui.sidebar import sidebar
 from dashboard.ui.state import VIEWS, ViewState, read_url, write_url
+
+# What is imported by now (Streamlit, pandas, plotly, DuckDB, this package: 130k objects) lives
+# as long as the server. Out of the cycle collector's sight, the full collection Streamlit runs
+# after every script run, before the page hears the run ended, takes 10 ms instead of 160.
+gc.freeze()
 
 
 def main() -> None:
