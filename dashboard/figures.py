@@ -162,8 +162,8 @@ def _candle_traces(c: pd.DataFrame, *, row: int, volume_row: int | None, lang: s
     for k, col in enumerate(sorted((col for col in c.columns if MA_COLUMN.fullmatch(str(col))),
                                    key=lambda col: int(str(col)[2:]))):
         out.append(dict(
-            type="scatter", x=x, y=c[col].astype("float32"), mode="lines", name=f"MA{str(col)[2:]}", connectgaps=False,
-            line={"color": MA_COLOURS[k % len(MA_COLOURS)], "width": 1.2}, legendgroup=str(col),
+            type="scatter", x=x, y=c[col].astype("float32"), mode="lines", name=f"MA{str(col)[2:]}",
+            connectgaps=False, line={"color": MA_COLOURS[k % len(MA_COLOURS)], "width": 1.2}, legendgroup=str(col),
             showlegend=legend, hovertemplate=f"MA{str(col)[2:]} %{{y:{fmt}}}<extra></extra>",
             hoverlabel=_hover_box(MA_COLOURS[k % len(MA_COLOURS)]), **axes))
     if volume_row is not None:
@@ -402,8 +402,7 @@ def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[
                            for d, ts, a in zip(at[pick], rows["shared_titles"], rows["titles"], strict=True)],
                 hoverinfo="text"))
     fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee", automargin=False,
-                     title_standoff=TITLE_STANDOFF,
-                     title_text=labels["change"])
+                     title_standoff=TITLE_STANDOFF, title_text=labels["change"])
     fig.update_xaxes(showgrid=False, tickformat="%m-%d\n%Y", hoverformat="%Y-%m-%d", automargin=False)
     fig.update_layout(height=480, margin=_margins(titled=True, top=30), font={"family": FONT},
                       plot_bgcolor="white", legend={"orientation": "h", "y": 1.08, "x": 0},
