@@ -245,6 +245,13 @@ def _fixed_axis(axis: Mapping[str, object]) -> dict[str, object]:
     return {**axis, "automargin": False, **more}
 
 
+def _fix_margins(fig: go.Figure, top: int) -> None:
+    """The same for a figure built by plotly's per-call updates (one x and one titled y axis)."""
+    fig.update_xaxes(automargin=False, title_standoff=TITLE_STANDOFF)
+    fig.update_yaxes(automargin=False, title_standoff=TITLE_STANDOFF)
+    fig.update_layout(margin=_margins(titled=True, top=top))
+
+
 def _figure(data: list[Trace], axes: dict[str, dict[str, object]], *, title: str | None, height: int,
             legend: bool, top: int | None = None, **layout: object) -> go.Figure:
     """One figure from its traces and axes, built at once (plotly's per-call updates cost
@@ -401,12 +408,12 @@ def compare_chart(perf: pd.DataFrame, sessions: pd.DataFrame, *, names: Mapping[
                            + _hover_lines(list(ts if flag else a))
                            for d, ts, a in zip(at[pick], rows["shared_titles"], rows["titles"], strict=True)],
                 hoverinfo="text"))
-    fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee", automargin=False,
-                     title_standoff=TITLE_STANDOFF, title_text=labels["change"])
-    fig.update_xaxes(showgrid=False, tickformat="%m-%d\n%Y", hoverformat="%Y-%m-%d", automargin=False)
-    fig.update_layout(height=480, margin=_margins(titled=True, top=30), font={"family": FONT},
-                      plot_bgcolor="white", legend={"orientation": "h", "y": 1.08, "x": 0},
-                      hovermode="closest")
+    fig.update_yaxes(tickformat="+.0%", zeroline=True, zerolinecolor="#999", gridcolor="#eee",
+                     title_text=labels["change"])
+    fig.update_xaxes(showgrid=False, tickformat="%m-%d\n%Y", hoverformat="%Y-%m-%d")
+    fig.update_layout(height=480, font={"family": FONT}, plot_bgcolor="white",
+                      legend={"orientation": "h", "y": 1.08, "x": 0}, hovermode="closest")
+    _fix_margins(fig, top=30)
     return fig
 
 
@@ -429,10 +436,9 @@ def average_reaction_chart(result: AverageReaction, *, labels: Mapping[str, str]
                                                + labels.get("events", "events") + "<extra></extra>"))
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot"})
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    fig.update_xaxes(title_text=labels["day"], dtick=1, showgrid=False, automargin=False,
-                     title_standoff=TITLE_STANDOFF)
-    fig.update_yaxes(title_text=labels["caar"], tickformat="+.1%", gridcolor="#eee", automargin=False,
-                     title_standoff=TITLE_STANDOFF)
-    fig.update_layout(height=420, margin=_margins(titled=True, top=30), font={"family": FONT},
-                      plot_bgcolor="white", legend={"orientation": "h", "y": 1.1, "x": 0})
+    fig.update_xaxes(title_text=labels["day"], dtick=1, showgrid=False)
+    fig.update_yaxes(title_text=labels["caar"], tickformat="+.1%", gridcolor="#eee")
+    fig.update_layout(height=420, font={"family": FONT}, plot_bgcolor="white",
+                      legend={"orientation": "h", "y": 1.1, "x": 0})
+    _fix_margins(fig, top=30)
     return fig
