@@ -83,25 +83,24 @@ def price_problem(con: duckdb.DuckDBPyConnection, symbol: str) -> dict[str, Any]
 def session_markers(con: duckdb.DuckDBPyConnection, symbol: str, start: date | None, end: date | None,
                     site_tz: str) -> pd.DataFrame:
     """One row per session with articles naming ``symbol``: how many, and the first headlines.
-    The sessions come from ``article_sessions`` alone; only a session's first ``HOVER_LINES``
-    articles are read from ``mentions`` for their headlines."""
+    The sessions come from ``article_sessions`` alone, and a session's first ``HOVER_LINES``
+    articles in the same pass (a top-n aggregate: no window sorts the security's articles); only
+    those are read from ``mentions`` for their headlines."""
     return con.execute(f"""
-        WITH events AS (
-            SELECT session, article_id, published_at FROM article_sessions
+        WITH counted AS (
+            SELECT session, count(*) AS articles,
+                   min_by(article_id, {{'t': published_at, 'id': article_id}}, {HOVER_LINES}) AS firsts
+            FROM article_sessions
             WHERE symbol = $s AND session IS NOT NULL
               AND ($start IS NULL OR session >= $start) AND ($end IS NULL OR session <= $end)
+            GROUP BY session
         ),
-        counted AS (SELECT session, count(*) AS articles FROM events GROUP BY session),
-        first AS (
-            SELECT session, article_id FROM events
-            QUALIFY row_number() OVER (PARTITION BY session ORDER BY published_at, article_id) <= {HOVER_LINES}
-        )
-        SELECT c.session, max(c.articles) AS articles,
+        first AS (SELECT session, articles, unnest(firsts) AS article_id FROM counted)
+        SELECT f.session, max(f.articles) AS articles,
                list(strftime(m.published_at AT TIME ZONE $tz, '%m-%d %H:%M') || '  ' ||
                     coalesce(m.source || '  ', '') || m.title ORDER BY m.published_at, m.article_id) AS lines
-        FROM counted c JOIN first f USING (session)
-        JOIN mentions m ON m.symbol = $s AND m.article_id = f.article_id
-        GROUP BY c.session ORDER BY c.session
+        FROM first f JOIN mentions m ON m.symbol = $s AND m.article_id = f.article_id
+        GROUP BY f.session ORDER BY f.session
     """, {"s": symbol, "start": start, "end": end, "tz": site_tz}).df()
 
 

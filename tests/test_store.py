@@ -222,7 +222,7 @@ def test_the_read_view_refreshed_after_another_process_wrote_shows_it_at_once(st
 def test_duckdb_only_sql_gives_the_same_rows_on_both(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the modules write in DuckDB's SQL and the adapter rewrites for PostgreSQL: SEMI and
     ANTI JOIN ... USING, ``* EXCLUDE`` of a store table and of a registered one (small: inline
-    arrays, large: a temporary table), regexp_extract."""
+    arrays, large: a temporary table), regexp_extract, a top-n ``min_by``."""
     import dashboard.store.postgres as pg
 
     with store.write() as con:
@@ -248,6 +248,10 @@ def test_duckdb_only_sql_gives_the_same_rows_on_both(store: Any, monkeypatch: py
     with store.read() as con:
         assert con.execute("SELECT * EXCLUDE (name, name_en, kind, code, canonical) FROM securities "
                            "ORDER BY symbol").fetchall() == [("A", "HK"), ("B", "US"), ("C", None)]
+        # a top-n aggregate, ordered by a struct's fields in turn (the chart's hover headlines)
+        assert con.execute("SELECT min_by(path, {'n': length(path), 'p': path}, 2), "
+                           "min_by(path, {'n': -length(path), 'p': path}, 1) FROM files").fetchall() == [
+            (["/p/b.md", "/p/x/a.md"], ["/p/x/a.md"])]
         assert con.execute("SELECT regexp_extract(path, '[^/]*$'), regexp_extract(path, '/(x)/', 1), "
                            "regexp_extract(path, 'zz') FROM files ORDER BY path").fetchall() == [
             ("b.md", "", ""), ("a.md", "x", "")]

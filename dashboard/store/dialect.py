@@ -101,6 +101,9 @@ _ARG_MIN = sqlglot.parse_one(
 _ARG_MAX = sqlglot.parse_one(
     "(ARRAY_AGG(__a ORDER BY __b DESC, __a) FILTER (WHERE __a IS NOT NULL AND __b IS NOT NULL))[1]",
     read="postgres")
+# min_by(a, b, n): the n values of a with the smallest b, in order (b a struct: by its fields)
+_MIN_BY_N = sqlglot.parse_one("(ARRAY_AGG(__a ORDER BY __b) FILTER (WHERE __a IS NOT NULL))[1:__n]",
+                              read="postgres")
 _CONTAINS = sqlglot.parse_one("(STRPOS(__a, __b) > 0)", read="postgres")
 _REGEXP_EXTRACT = sqlglot.parse_one("COALESCE((REGEXP_MATCH(__a, '(' || __b || ')'))[__n], '')",
                                      read="postgres")
@@ -122,6 +125,17 @@ def _fill(template: exp.Expression, **args: exp.Expression) -> exp.Expression:
     for col in list(out.find_all(exp.Column)):
         if col.name.startswith("__") and col.name[2:] in args:
             col.replace(args[col.name[2:]].copy())
+    return out
+
+
+def _min_by_n(node: exp.ArgMin) -> exp.Expression:
+    out = _fill(_MIN_BY_N, a=node.this, n=node.args["count"])
+    b = node.expression
+    keys = [e.expression if isinstance(e, exp.PropertyEQ) else e for e in b.expressions] \
+        if isinstance(b, exp.Struct) else [b]
+    order = out.find(exp.Order)
+    assert order is not None
+    order.set("expressions", [exp.Ordered(this=k.copy(), nulls_first=False) for k in keys])
     return out
 
 
@@ -154,6 +168,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         return exp.EQ(this=node.this.expressions[0], expression=exp.Any(this=exp.Paren(this=node.expression)))
     if isinstance(node, exp.Array) and not node.expressions:  # [] : an untyped '{}' takes its context's type
         return exp.Literal.string("{}")
+    if isinstance(node, exp.ArgMin) and node.args.get("count") is not None:
+        return _min_by_n(node)
     if isinstance(node, (exp.ArgMin, exp.ArgMax)):
         out = _fill(_ARG_MIN if isinstance(node, exp.ArgMin) else _ARG_MAX, a=node.this, b=node.expression)
         out.meta["arg_agg"] = True
