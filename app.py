@@ -1,5 +1,9 @@
-"""The Streamlit entry point: `streamlit run app.py`. All of the app is in dashboard.ui."""
+"""The Streamlit entry point: `streamlit run app.py` serves the page (``page.py``, all of it in
+``dashboard.ui``), drawn once as the server starts so the first visitor's page is quick
+(``dashboard.ui.server``)."""
 
-from dashboard.ui import main
+import streamlit as st
 
-main()
+from dashboard.ui.server import lifespan
+
+app = st.App("page.py", lifespan=lifespan)

@@ -92,7 +92,7 @@ def measure(db: str) -> dict[str, object]:
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "page.py"), default_timeout=120)
     t = time.perf_counter()
     at.run()
     first = time.perf_counter() - t

@@ -187,7 +187,7 @@ def test_a_page_for_a_security_with_extreme_dated_articles(old_store: Store,
     st.cache_resource.clear()
     try:
         for view in ("chart", "compare", "average", "moves"):
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+            at = AppTest.from_file(str(ROOT / "page.py"), default_timeout=60)
             at.query_params.update({"s": "3690.HK", "view": view})
             at.run()
             assert not at.exception, (view, at.exception)

@@ -194,7 +194,7 @@ def page(monkeypatch: pytest.MonkeyPatch, db: Path, hosted: bool = False) -> App
     monkeypatch.setenv("DASHBOARD_DB", str(db))
     monkeypatch.setenv("DASHBOARD_POSTS", str(need_shared("posts", "seeds")))
     monkeypatch.setenv("DASHBOARD_HOSTED", "true" if hosted else "false")
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    return AppTest.from_file(str(ROOT / "page.py"), default_timeout=60).run()
 
 
 @pytest.mark.parametrize("kind", ["garbage", "truncated"])
@@ -250,7 +250,7 @@ def test_the_app_on_a_full_disk_says_so(small_disk: Path, monkeypatch: pytest.Mo
     db = small_disk / "store.duckdb"
     monkeypatch.setenv("DASHBOARD_POSTS", str(need_shared("posts", "finews-sample")))
     monkeypatch.setenv("DASHBOARD_DB", str(db))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "page.py"), default_timeout=120).run()
     assert not at.exception
     assert any(w.value == f"The disk holding {db} is full; free space and run again." for w in at.warning), \
         [w.value for w in at.warning]

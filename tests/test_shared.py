@@ -65,7 +65,7 @@ def fresh_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def app(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "page.py"), default_timeout=60)
     at.query_params.update(query or {})
     return at
 

@@ -259,6 +259,27 @@ def test_sigterm_before_the_first_request(tmp_path: Path, big_folder: Path) -> N
         stop_and_check(srv, db)
 
 
+def test_the_server_draws_the_page_once_as_it_starts(tmp_path: Path) -> None:
+    """Before anyone opens it, the server draws the page once, for nobody (dashboard.ui.server):
+    the first start's ingest of the posts folder runs, and the first visitor finds the page's
+    imports and reads done. A SIGTERM after it is as clean as ever."""
+    db = tmp_path / "store.duckdb"
+
+    def ingested() -> bool:
+        try:
+            with Store(db, lock_timeout=0.2).read() as con:
+                return con.execute("SELECT count(*) FROM articles").fetchall()[0][0] > 0
+        except Exception:  # not created yet, or the ingest holds it
+            return False
+
+    with running_server(tmp_path, db, ROOT / "data" / "posts") as srv:
+        wait_for("the start-up ingest, with no page open", ingested)
+        assert not srv.pages
+        srv.open_page()  # and a visitor's page still runs on the warmed server
+        time.sleep(1)
+        stop_and_check(srv, db)
+
+
 def test_sigterm_during_the_start_up_ingest_of_a_big_folder(tmp_path: Path, big_folder: Path) -> None:
     db = tmp_path / "store.duckdb"
     with running_server(tmp_path, db, big_folder) as srv:
@@ -343,7 +364,7 @@ def test_a_process_running_the_app_exits_cleanly_mid_fetch(tmp_path: Path, seede
            "PYTHONPATH": os.pathsep.join([str(FAKE_YFINANCE), str(ROOT)])}
     env.pop("DASHBOARD_HOSTED", None)
     for after in (1.7, 1.9, 2.0, 2.1, 2.3):
-        proc = subprocess.Popen([sys.executable, str(script), str(ROOT / "app.py"), str(after)], env=env,
+        proc = subprocess.Popen([sys.executable, str(script), str(ROOT / "page.py"), str(after)], env=env,
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0 and "terminate called" not in err, (after, proc.returncode, err[-2000:])
