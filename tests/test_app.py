@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -68,7 +69,7 @@ def seeded_env(new_store: Any, shared_posts: Path, shared_prices: Path,
 
 
 def app(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "page.py"), default_timeout=60)
     if query:
         at.query_params.update(query)
     return at
@@ -345,6 +346,15 @@ def test_market_model_option_changes_the_abnormal_returns(seeded_env: Store) -> 
     assert got == pytest.approx(sorted(r["car_m1_p1_mm"]))
     assert got != pytest.approx(sorted(r["car_m1_p1"]))
     assert at.query_params["m"] == "mm"
+    # the words beside each row say that model's reaction and its test
+    from dashboard.reactions import describe_reaction
+
+    by_title = r.set_index("title")
+    for model, query in (("mm", {**DEC, "m": "mm"}), ("market", DEC)):
+        table = coverage(app(query).run())
+        assert list(table["unusual"]) == [describe_reaction(by_title.loc[title].to_dict(), "en", "m1_p1", model)
+                                          for title in table["title"]]
+        assert all("%" in words for words in table["unusual"])
 
 
 def test_a_selected_row_does_not_outlive_its_table(seeded_env: Store) -> None:
@@ -404,3 +414,51 @@ def test_post_text_never_renders_as_markup(tmp_path: Path, monkeypatch: pytest.M
     # every colon is followed by a zero-width space, so no directive can form; markup is escaped
     assert ":material/home:" not in title and ":red[" not in title
     assert title.replace("\u200b", "").replace("\\", "").endswith(":material/home: :red[涨停] **粗体**")
+
+
+def _css_rules(css: str) -> set[tuple[str, str]]:
+    """(selector, declarations) pairs of a Styler's CSS, one per cell it styles."""
+    out = set()
+    for rule in css.split("\n"):
+        if "{" in rule:
+            selectors, body = rule.split("{", 1)
+            out |= {(sel.strip(), body.strip(" }")) for sel in selectors.split(",")}
+    return out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_tables_returns_are_coloured_by_sign_as_pandas_own_styler_colours_them(seeded_env: Store,
+                                                                                  lang: str, tmp_path: Path) -> None:
+    """The table's Styler (ui.format.sign_colours) skips pandas' cell-by-cell rendering: the CSS
+    Streamlit sends must be pandas' own for the same table, cell for cell, and the texts the page
+    shows the same."""
+    from streamlit import dataframe_util
+    from streamlit.elements.lib.pandas_styler_utils import marshall_styler
+    from streamlit.proto.ArrowData_pb2 import ArrowData
+
+    from dashboard import figures
+    from dashboard.ui.coverage import RETURNS
+
+    for k in range(60):  # an article on each of 60 sessions: returns of both signs
+        write_post(tmp_path / "more", f"m-{k:02d}.md", f"美团-W(03690.HK)快讯{k}。", title=f"快讯{k}",
+                   date=f"2021-{9 + k // 20:02d}-{1 + k % 20:02d} 10:00:00 +0800")
+    ingest_folder(seeded_env, tmp_path / "more")
+    at = app({"s": "3690.HK", "from": "2021-08-01", "to": "2022-01-31", "lang": lang}).run()
+    frame = at.dataframe[0]
+    table, sent = frame.value, frame.proto.arrow_data.styler
+
+    def colour(value: object) -> str:
+        c = figures.sign_colour(None if pd.isna(value) else float(value), lang)  # type: ignore[arg-type]
+        return f"color: {c}" if c else ""
+
+    ref = ArrowData()
+    marshall_styler(ref, table.style.set_uuid(sent.uuid).map(colour, subset=RETURNS), sent.uuid)
+    ours = _css_rules(sent.styles)
+    assert ours == _css_rules(ref.styler.styles)
+    up, down = figures.UP_DOWN[lang]
+    assert {body for _, body in ours} == {f"color: {up}", f"color: {down}"}  # both signs occur
+    assert len(ours) > 20
+    shown = dataframe_util.convert_arrow_bytes_to_pandas_df(sent.display_values)
+    expected = dataframe_util.convert_arrow_bytes_to_pandas_df(ref.styler.display_values)
+    for col in ("title", "source", "symbol", "others", "unusual"):  # text cells show these
+        assert shown[col].tolist() == expected[col].tolist(), col

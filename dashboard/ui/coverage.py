@@ -9,9 +9,9 @@ import streamlit as st
 
 from dashboard.coverage import others_named
 from dashboard.i18n import t
-from dashboard.reactions import describe_reaction
+from dashboard.reactions import column, describe_reaction
 from dashboard.ui.chart import Pick
-from dashboard.ui.format import rerun_part, sign_colour
+from dashboard.ui.format import rerun_part, sign_colours
 from dashboard.ui.resources import (
     generation,
     query,
@@ -19,7 +19,7 @@ from dashboard.ui.resources import (
 )
 from dashboard.ui.state import ViewState, write_url
 
-TABLE_LIMIT = 250  # newest rows shown (the filters reach the rest): the sign colours cost per row, every rerun
+TABLE_LIMIT = 250  # newest rows shown (the filters reach the rest): the browser draws them every rerun
 DOWNLOAD_LIMIT = 200_000  # rows the CSV download holds, read only when it is clicked
 UNUSUAL = 0.05
 RETURNS = ["day0", "car11", "car05"]
@@ -76,10 +76,9 @@ def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str, picked: 
     st.caption(t("rows_shown", lang, n=matched) + (" · " + t("rows_capped", lang, n=TABLE_LIMIT) if capped else ""))
     order = ["time", "title", "source", "symbol", "others", "session", "day0", "car11", "unusual", "car05",
              "volume", "url"]
-    styled = table.style.map(lambda v: sign_colour(v, lang), subset=RETURNS)
     event = st.dataframe(
-        styled, key="coverage_table", on_select="rerun", selection_mode="single-row", hide_index=True,
-        column_order=order, placeholder="—",
+        sign_colours(table, RETURNS, lang), key="coverage_table", on_select="rerun", selection_mode="single-row",
+        hide_index=True, column_order=order, placeholder="—",
         width="stretch", height=min(38 + 35 * max(len(table), 1), 360),
         column_config=_columns(lang),
     )
@@ -104,6 +103,7 @@ def coverage_table(state: ViewState, overview: pd.DataFrame, lang: str, picked: 
 
 def _table(df: pd.DataFrame, state: ViewState, names: dict[str, str], lang: str) -> pd.DataFrame:
     mm = "_mm" if state.model == "mm" else ""
+    tested = [column("m1_p1", state.model), column("m1_p1", state.model, "p")]  # what the words read
     return pd.DataFrame({
         "time": pd.to_datetime(df["published"]),
         "title": df["title"],
@@ -113,7 +113,8 @@ def _table(df: pd.DataFrame, state: ViewState, names: dict[str, str], lang: str)
         "session": pd.to_datetime(df["session"]),
         "day0": df["day0_return"],
         "car11": df[f"car_m1_p1{mm}"],
-        "unusual": [describe_reaction(r, lang, "m1_p1", state.model) for r in df.to_dict("records")],
+        "unusual": [describe_reaction(dict(zip(tested, values, strict=True)), lang, "m1_p1", state.model)
+                    for values in zip(*(df[c] for c in tested), strict=True)],
         "car05": df[f"car_0_p5{mm}"],
         "volume": df["volume_ratio"],
         "url": df["url"],
