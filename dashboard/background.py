@@ -155,6 +155,8 @@ class Work:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+        if _shutting_down.is_set():  # it ended because the server is stopping (stop_all): no further
+            _park()
         self.status()
         return True
 

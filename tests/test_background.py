@@ -127,3 +127,25 @@ def test_a_child_that_dies_says_so(tmp_path: Path, corpus_20k: Path) -> None:
     status = work.status()
     assert status.phase == "failed"
     assert status.errors[0].message.startswith("the background work ended unexpectedly (exit code -9)")
+
+
+def test_a_page_waiting_when_the_server_stops_goes_no_further(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page waits for the first start's work; the server stops, and its exit (stop_all) ends
+    the child. The wait must not return then, even though the child has ended: the page would go
+    on into DuckDB while the interpreter finalizes, which aborts the process (it did, one stop in
+    six, when the wait saw the child end before it saw the server stopping)."""
+    import subprocess
+    import sys
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # the child has ended ...
+    work = background.Work(proc, tmp_path / "work")  # (its own folder: a Work removes it when done)
+    monkeypatch.setattr(background, "_shutting_down", threading.Event())
+    background._shutting_down.set()  # ... because the server is stopping
+    returned = threading.Event()
+    waiter = threading.Thread(target=lambda: (work.wait(), returned.set()), daemon=True)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and not returned.is_set()  # parked for good
