@@ -30,7 +30,7 @@ from dashboard.ui.resources import (
     snapshots,
     watch_store,
 )
-from dashboard.ui.sidebar import sidebar
+from dashboard.ui.sidebar import Sidebar, sidebar, view_state
 from dashboard.ui.state import VIEWS, ViewState, read_url, write_url
 
 # What is imported by now (Streamlit, pandas, plotly, DuckDB, this package: 130k objects) lives
@@ -71,8 +71,8 @@ def page() -> None:
     overview = query("securities_overview", gen)
     initial, notices = (read_url(overview, lambda: security_index(gen), lang_default)
                         if "init" not in st.session_state else ({}, []))
-    state = sidebar(overview, initial, lang_default, notices)
-    lang = state.lang
+    bar = sidebar(overview, initial, lang_default)
+    lang = bar.lang
 
     st.header(t("title", lang), divider="gray")
     st.caption(t("subtitle", lang))
@@ -91,36 +91,56 @@ def page() -> None:
         first = next(iter(boot.fetched.failures.values()))
         st.toast(t("boot_prices_failed", lang, reason=failure_text(first.kind, first.reason, lang)),
                  icon=":material/cloud_off:")
-    if overview.empty or not state.securities:
-        st.info(t("no_securities", lang))
-        write_url(state)
+    if overview.empty:
+        nothing_yet(bar, overview)
         return
-
     view = st.segmented_control(t("view", lang), VIEWS, key="view", format_func=lambda v: t(f"view_{v}", lang),
                                 label_visibility="collapsed") or "chart"
-    state.view = view
-    write_url(state)
     if view == "chart":
-        explore(state, overview, lang)
+        explore(bar, overview)
     elif view == "moves":
-        moves_and_reading(state, overview, lang)
+        moves_and_reading(bar, overview)
     else:
-        if view == "compare":
-            compare_view(state, overview, lang)
-        else:
-            average_view(state, lang)
-        coverage_and_reading(state, overview, lang, None)
+        views(bar, overview, view)
 
 
-# Fragments: a marker click reruns the charts and what they filter; a filter, a row choice or a
-# click in the reading pane reruns only the table and the pane; the rest of the page stays.
+def nothing_yet(bar: Sidebar, overview: pd.DataFrame) -> None:
+    state = view_state(bar, overview, "chart")
+    st.info(t("no_securities", bar.lang))
+    write_url(state)
+
+
+# Fragments. Each view draws the sidebar's securities and dates itself, so picking a security or
+# a date range reruns the view, not the page; a marker click reruns the charts and what they
+# filter; a filter, a row choice or a click in the reading pane reruns only the table and the
+# pane.
 
 
 @st.fragment
 @guarded
-def explore(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
-    picked = chart_view(state, overview, lang)
-    coverage_and_reading(state, overview, lang, picked)
+def explore(bar: Sidebar, overview: pd.DataFrame) -> None:
+    state = view_state(bar, overview, "chart")
+    write_url(state)
+    if not state.securities:
+        st.info(t("no_securities", bar.lang))
+        return
+    picked = chart_view(state, overview, bar.lang)
+    coverage_and_reading(state, overview, bar.lang, picked)
+
+
+@st.fragment
+@guarded
+def views(bar: Sidebar, overview: pd.DataFrame, view: str) -> None:
+    state = view_state(bar, overview, view)
+    write_url(state)
+    if not state.securities:
+        st.info(t("no_securities", bar.lang))
+        return
+    if view == "compare":
+        compare_view(state, overview, bar.lang)
+    else:
+        average_view(state, bar.lang)
+    coverage_and_reading(state, overview, bar.lang, None)
 
 
 @st.fragment
@@ -132,10 +152,15 @@ def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str, pi
 
 @st.fragment
 @guarded
-def moves_and_reading(state: ViewState, overview: pd.DataFrame, lang: str) -> None:
+def moves_and_reading(bar: Sidebar, overview: pd.DataFrame) -> None:
+    state = view_state(bar, overview, "moves")
+    if not state.securities:
+        write_url(state)
+        st.info(t("no_securities", bar.lang))
+        return
     left, right = st.columns([1, 1], gap="large")
     with left:
-        moves_view(state, overview, lang)
+        moves_view(state, overview, bar.lang)
     with right:
-        reading_pane(state, lang, stacked=True)
+        reading_pane(state, bar.lang, stacked=True)
     write_url(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,17 @@ from dashboard.ui.resources import (
 from dashboard.ui.state import MODELS, ViewState, resolve_in_store
 
 
-def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
-            notices: list[str]) -> ViewState:
+@dataclass
+class Sidebar:
+    """What the sidebar's full-page part chose, and the slot where a view's fragment draws
+    the securities and dates (so changing them reruns that fragment, not the page)."""
+
+    lang: str
+    model: str
+    controls: Any  # a DeltaGenerator: the container the fragment writes into
+
+
+def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) -> Sidebar:
     s = settings()
     ss = st.session_state
     if "init" not in ss:
@@ -43,7 +53,25 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
     with st.sidebar:
         lang = st.segmented_control(t("language", ss["lang"]), list(LANGUAGES), key="lang",
                                     format_func=LANGUAGES.get) or lang_default
-        if not ss["securities"] and not overview.empty:
+        slot = st.container()
+        model = st.segmented_control(t("model", lang), MODELS, key="model",
+                                     format_func=lambda m: t(f"model_{m}", lang), help=t("model_help", lang))
+        if s.hosted:
+            st.caption(t("hosted", lang))
+        else:
+            data_controls(overview, lang)
+    return Sidebar(lang, model or "market", slot)
+
+
+def view_state(bar: Sidebar, overview: pd.DataFrame, view: str) -> ViewState:
+    """The securities and dates, drawn in the sidebar's slot by the caller (a view's fragment),
+    and the view they make with the rest of the sidebar's choices. Notices about the URL's
+    dates are shown here, where they arise."""
+    ss = st.session_state
+    lang = bar.lang
+    notices: list[str] = []
+    with bar.controls:
+        if not ss.get("securities") and not overview.empty:
             priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
             ss["securities"] = [(priced if not priced.empty else overview)["symbol"].iloc[0]]
         known = list(overview["symbol"])
@@ -55,14 +83,9 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str,
             st.caption(t("unknown_typed", lang, value=ss.pop("typed_unknown")))
         securities = [sym for sym in securities if sym in set(known)]
         start, end = date_range(securities, lang, notices)
-        model = st.segmented_control(t("model", lang), MODELS, key="model",
-                                     format_func=lambda m: t(f"model_{m}", lang), help=t("model_help", lang))
-        if s.hosted:
-            st.caption(t("hosted", lang))
-        else:
-            data_controls(securities, lang)
-    return ViewState(securities, start, end, ss.get("article"), ss.get("view", "chart"), lang,
-                     model or "market")
+    for n in notices:
+        st.info(n, icon=":material/link_off:")
+    return ViewState(securities, start, end, ss.get("article"), view, lang, bar.model)
 
 
 def resolve_typed(known: set[str], lang: str) -> None:
@@ -102,16 +125,17 @@ def date_range(securities: list[str], lang: str, notices: list[str]) -> tuple[da
     return lo, hi  # mid-selection: one date picked so far
 
 
-def data_controls(securities: list[str], lang: str) -> None:
+def data_controls(overview: pd.DataFrame, lang: str) -> None:
     s = settings()
     with st.expander(t("data", lang), expanded=False):
         folder = st.text_input(t("posts_folder", lang), value=str(s.posts_dir), key="posts_folder")
         if st.button(t("ingest", lang), width="stretch"):
             run_ingest(Path(folder).expanduser(), lang)
-        if st.button(t("fetch", lang), width="stretch", disabled=not securities):
+        # the securities as chosen now: the picker is redrawn by the view's fragment, not here
+        if st.button(t("fetch", lang), width="stretch", disabled=overview.empty):
             with st.spinner(t("fetch", lang)):
                 try:
-                    report = _fetch(list(securities), force=True)
+                    report = _fetch(list(st.session_state.get("securities", [])), force=True)
                 except StoreBusy as e:
                     st.warning(str(e))
                     report = None
@@ -122,7 +146,7 @@ def data_controls(securities: list[str], lang: str) -> None:
                 st.rerun()
         upload = st.file_uploader(t("import_csv", lang), type=["csv"], key="price_csv")
         if upload is not None and st.session_state.get("imported_name") != upload.name:
-            import_upload(upload, securities, lang)
+            import_upload(upload, lang)
         if not s.shared:  # a shared store is written by its scheduled jobs, not by a folder here
             st.caption(t("watching", lang, s=s.watch_seconds))
             watch_folder(Path(folder).expanduser())
@@ -142,7 +166,7 @@ def run_ingest(folder: Path, lang: str) -> None:
     st.rerun()
 
 
-def import_upload(upload: Any, securities: list[str], lang: str) -> None:
+def import_upload(upload: Any, lang: str) -> None:
     from dashboard.prices import PriceFileError, import_csv
 
     st.session_state["imported_name"] = upload.name
