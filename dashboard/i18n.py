@@ -15,11 +15,15 @@ TEXTS: dict[str, dict[str, str]] = {
     "subtitle": {"en": "Articles marked at the session they could first move the price",
                  "zh": "每篇文章标注在它最早可能影响股价的交易时段"},
     "language": {"en": "Language", "zh": "语言"},
-    "securities": {"en": "Securities", "zh": "证券"},
+    "security": {"en": "Security", "zh": "证券"},
     "securities_help": {"en": "Type a code in any form (03690, 1024.hk, 700, 600519), a name (美团) or "
-                              "pinyin initials (mt) and press Enter; most covered first. Each one is charted.",
+                              "pinyin initials (mt) and press Enter; most covered first. Picking one charts it.",
                         "zh": "可输入任意形式的代码（03690、1024.hk、700、600519）、名称（美团）或拼音首字母（mt）"
-                              "后回车；按报道数量排序，每只证券各画一张图。"},
+                              "后回车；按报道数量排序，选中即画出它的图。"},
+    "compare_with": {"en": "Compare with", "zh": "加入对比"},
+    "compare_help": {"en": "More securities, charted below the first on the same dates, and together in "
+                           "the Compare and Average views.",
+                     "zh": "更多证券：在同一日期范围内画在第一只下方，并在“对比”和“平均反应”视图中一起计算。"},
     "range": {"en": "Date range", "zh": "日期范围"},
     "articles": {"en": "articles", "zh": "篇"},
     "n_articles": {"en": "{n} articles", "en_one": "1 article", "zh": "{n} 篇"},
@@ -85,8 +89,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "how_inline": {"en": "mentioned", "zh": "提及"},
     "reaction": {"en": "Reaction of {symbol}", "zh": "{symbol} 的价格反应"},
     "missing": {"en": "—", "zh": "—"},
-    "compare_need_two": {"en": "Pick two or more securities to compare them.",
-                         "zh": "请选择两只或以上证券进行对比。"},
+    "compare_need_two": {"en": "Add a security under Compare with to compare it with the first.",
+                         "zh": "请在“加入对比”中添加证券，与第一只进行对比。"},
     "compare_caption": {"en": "Performance from the first session in range; stars mark articles "
                               "that name more than one of them.",
                         "zh": "以区间首个交易日为基准的涨跌幅；星形标记表示同时提及多只证券的文章。"},

@@ -132,10 +132,45 @@ def test_meituan_december_shows_both_seeds(seeded_env: Store) -> None:
 
 def test_pick_another_security(seeded_env: Store) -> None:
     at = app(DEC).run()
-    at.sidebar.multiselect(key="securities").set_value(["1024.HK"]).run()
+    at.sidebar.selectbox(key="security").set_value("1024.HK").run()  # one pick switches
     assert not at.exception
     assert figure(at)["layout"]["title"]["text"] == "1024.HK 快手-W"
     assert at.query_params["s"] == "1024.HK"
+
+
+def test_add_a_security_to_compare_then_switch(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    at.sidebar.multiselect(key="others").set_value(["1024.HK"]).run()
+    assert chart_titles(figure(at)) == ["3690.HK 美团-W", "1024.HK 快手-W"]
+    assert at.query_params["s"] == "3690.HK,1024.HK"
+    at.sidebar.selectbox(key="security").set_value("1024.HK").run()  # the compared one becomes the first
+    assert not at.exception
+    assert figure(at)["layout"]["title"]["text"] == "1024.HK 快手-W"
+    assert at.sidebar.multiselect(key="others").value == []
+    assert at.query_params["s"] == "1024.HK"
+
+
+def type_into(box, text: str):  # type: ignore[no-untyped-def]
+    """Text typed into a select box and entered: the page sends it as it was typed (AppTest only
+    sets listed options, so the text is listed on the test's copy of the box first)."""
+    box.options.append(text)
+    return box.set_value(text)
+
+
+def test_typed_codes_names_and_initials_find_the_security(seeded_env: Store) -> None:
+    at = app(DEC).run()
+    for typed in ("01024", "1024.hk", "快手", "ks"):
+        at.sidebar.selectbox(key="security").set_value("3690.HK").run()
+        type_into(at.sidebar.selectbox(key="security"), typed).run()
+        assert not at.exception
+        assert at.sidebar.selectbox(key="security").value == "1024.HK", typed
+        assert at.query_params["s"] == "1024.HK"
+    type_into(at.sidebar.selectbox(key="security"), "nothing like it").run()  # the chart stays
+    assert at.sidebar.selectbox(key="security").value == "1024.HK"
+    assert any("Nothing in the store matches 'nothing like it'" in c.value for c in at.sidebar.caption)
+    at.sidebar.multiselect(key="others").set_value(["mt"]).run()
+    assert at.sidebar.multiselect(key="others").value == ["3690.HK"]
+    assert at.query_params["s"] == "1024.HK,3690.HK"
 
 
 def test_date_range_narrows_chart_and_list(seeded_env: Store) -> None:
@@ -227,7 +262,8 @@ def test_shared_url_reopens_the_same_view(seeded_env: Store) -> None:
            "lang": "zh"}
     at = app(url).run()
     assert not at.exception
-    assert at.sidebar.multiselect(key="securities").value == ["3690.HK", "1024.HK"]
+    assert at.sidebar.selectbox(key="security").value == "3690.HK"
+    assert at.sidebar.multiselect(key="others").value == ["1024.HK"]
     assert at.header[0].value == "新闻与行情"
     assert any("牵手美团实现互联互通" in m.value for m in at.markdown)
     assert dict(at.query_params) == url
@@ -240,7 +276,8 @@ def test_invalid_parameters_fall_back_with_a_notice(seeded_env: Store) -> None:
     infos = " ".join(i.value for i in at.info)
     assert "'NOPE.HK'" in infos and "from='yesterday'" in infos and "view='galaxy'" in infos
     assert "lang='xx'" in infos
-    assert len(at.sidebar.multiselect(key="securities").value) == 1  # the default security
+    assert at.sidebar.selectbox(key="security").value is not None  # the default security
+    assert at.sidebar.multiselect(key="others").value == []
     assert "missing" in infos  # the unknown article
 
 
@@ -264,7 +301,7 @@ def test_first_run_on_a_fresh_clone_uses_the_sample_posts(tmp_path: Path, monkey
     at = app().run()
     assert not at.exception
     assert child_yfinance_calls()  # it tried to fetch prices (in its background process)
-    chosen = at.sidebar.multiselect(key="securities").value
+    chosen = [at.sidebar.selectbox(key="security").value]
     assert chosen[0] in {"3690.HK", "1024.HK"}
     assert len(coverage(at)) >= 5 and all(t.startswith("示例") for t in coverage(at)["title"])
     # the shipped prices chart it, although Yahoo could not be reached

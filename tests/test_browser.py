@@ -3,6 +3,7 @@ against a store holding the real seed posts and real prices. Leaves a screenshot
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -177,3 +178,60 @@ def test_fixed_margins_hold_every_axis_label(server: str, page, query: str) -> N
         assert chart["labels"] >= 8, chart
         assert chart["outside"] == 0, chart
         assert not chart["pushed"], chart
+
+
+def _finished_js() -> str:
+    """Records each run's end on the page's WebSocket (ForwardMsg.script_finished), by the
+    field numbers of Streamlit's own protobuf descriptors."""
+    from streamlit.proto import ForwardMsg_pb2
+
+    fwd = ForwardMsg_pb2.ForwardMsg.DESCRIPTOR
+    field = fwd.fields_by_name["script_finished"].number
+    names = {v.number: v.name for v in fwd.enum_types_by_name["ScriptFinishedStatus"].values}
+    return "const F = %d, NAMES = %s;\n" % (field, json.dumps(names)) + """
+(() => {
+  window.__finished = [];
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener('message', e => {
+        if (!(e.data instanceof ArrayBuffer)) return;
+        const b = new Uint8Array(e.data);
+        let i = 0;
+        const varint = () => { let x = 0, m = 1, c; do { c = b[i++]; x += (c & 0x7f) * m; m *= 128; } while (c & 0x80); return x; };
+        while (i < b.length) {
+          const tag = varint(), f = Math.floor(tag / 8), w = tag & 7;
+          if (w === 0) { const v = varint(); if (f === F) window.__finished.push(NAMES[v]); }
+          else if (w === 2) { const n = varint(); i += n; }
+          else if (w === 1) i += 8; else if (w === 5) i += 4; else break;
+        }
+      });
+    }
+  };
+})();"""
+
+
+def test_one_pick_switches_the_security_and_reruns_only_the_view(server: str) -> None:
+    """Typing a code in the Security box and picking it charts that security, with its own
+    coverage, and reruns the view's fragment only, as a new date range does."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1200})
+        pg.add_init_script(script=_finished_js())
+        pg.goto(f"{server}/?s=3690.HK&from=2021-12-01&to=2021-12-31")
+        pg.wait_for_selector(".js-plotly-plot .boxlayer .trace.boxes", timeout=60_000)
+        wait_idle(pg)
+        assert pg.evaluate("() => window.__finished") == ["FINISHED_SUCCESSFULLY"]
+        box = pg.get_by_role("combobox", name="Security")
+        box.click()
+        box.fill("01024")  # the form eastmoney writes: no label holds it, so it is entered as typed
+        pg.keyboard.press("Enter")  # and the store resolves it to 1024.HK
+        pg.locator(".js-plotly-plot .gtitle", has_text="1024.HK").wait_for(timeout=30_000)
+        wait_idle(pg)
+        assert "s=1024.HK&" in pg.url
+        assert pg.get_by_text("1024.HK 快手-W").first.is_visible()
+        assert pg.evaluate("() => window.__finished")[1:] == ["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"]
+        browser.close()

@@ -15,15 +15,8 @@ from dashboard.ui.resources import (
     query,
     settings,
 )
+from dashboard.ui.sidebar import switch_to
 from dashboard.ui.state import ViewState
-
-
-def switch_to(symbol: str) -> None:
-    """Chart ``symbol`` first (a callback: it runs before the page, so it may set the picker)."""
-    current = st.session_state.get("securities", [])
-    st.session_state["securities"] = [symbol] + [x for x in current if x != symbol]
-    st.session_state.pop("pick", None)
-    st.session_state["switched"] = True
 
 
 def open_article(article_id: str) -> None:
@@ -66,7 +59,7 @@ def article_facts(art: dict[str, Any], state: ViewState, lang: str) -> None:
                           args=(r.symbol,), help=t(f"how_{r.how}", lang),
                           type="primary" if r.symbol == (state.securities or [None])[0] else "secondary")
         if st.session_state.pop("switched", False):
-            st.rerun()  # the whole page: the sidebar's picker and the charts follow
+            st.rerun()  # the whole page: the pickers and the charts follow
         chosen = [sym for sym in state.securities if sym in set(secs["symbol"])] or list(secs["symbol"][:1])
         for sym in chosen:  # the reaction of each charted security the article names
             reaction_facts(secs[secs["symbol"] == sym].iloc[0], state, lang)

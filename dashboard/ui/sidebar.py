@@ -65,41 +65,77 @@ def sidebar(overview: pd.DataFrame, initial: dict[str, Any], lang_default: str) 
 
 def view_state(bar: Sidebar, overview: pd.DataFrame, view: str) -> ViewState:
     """The securities and dates, drawn in the sidebar's slot by the caller (a view's fragment),
-    and the view they make with the rest of the sidebar's choices. Notices about the URL's
-    dates are shown here, where they arise."""
+    and the view they make with the rest of the sidebar's choices. One security is charted
+    first (picking another switches to it, one rerun); others may be added to compare. Notices
+    about the URL's dates are shown here, where they arise."""
     ss = st.session_state
     lang = bar.lang
     notices: list[str] = []
-    with bar.controls:
-        if not ss.get("securities") and not overview.empty:
+    known = list(overview["symbol"])
+    if "security" not in ss:  # from the URL (or a switch in the reading pane): the first is charted
+        chosen = [sym for sym in ss.get("securities", []) if sym in set(known)]
+        if not chosen and known:
             priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
-            ss["securities"] = [(priced if not priced.empty else overview)["symbol"].iloc[0]]
-        known = list(overview["symbol"])
-        securities = st.multiselect(
-            t("securities", lang), known, key="securities", format_func=label_of(overview),
-            help=t("securities_help", lang), placeholder=t("pick_security", lang), accept_new_options=True,
-            on_change=resolve_typed, args=(set(known), lang))
+            chosen = [(priced if not priced.empty else overview)["symbol"].iloc[0]]
+        ss["security"] = chosen[0] if chosen else None
+        ss["others"] = chosen[1:]
+    label = label_of(overview)
+    with bar.controls:
+        first = st.selectbox(t("security", lang), known, key="security", format_func=label,
+                             help=t("securities_help", lang), placeholder=t("pick_security", lang),
+                             accept_new_options=True, on_change=resolve_first, args=(set(known),))
+        others = st.multiselect(t("compare_with", lang), known, key="others", format_func=label,
+                                help=t("compare_help", lang), placeholder=t("pick_security", lang),
+                                accept_new_options=True, on_change=resolve_others, args=(set(known),))
         if "typed_unknown" in ss:
             st.caption(t("unknown_typed", lang, value=ss.pop("typed_unknown")))
-        securities = [sym for sym in securities if sym in set(known)]
+        securities = list(dict.fromkeys(sym for sym in [first, *others] if sym in set(known)))
+        ss["securities"] = securities
         start, end = date_range(securities, lang, notices)
     for n in notices:
         st.info(n, icon=":material/link_off:")
     return ViewState(securities, start, end, ss.get("article"), view, lang, bar.model)
 
 
-def resolve_typed(known: set[str], lang: str) -> None:
-    """What an investor typed into the picker (``03690``, ``1024.hk``, ``700``, ``美团``, ``mt``)
-    becomes the stored security it means; text that means none is dropped with a note."""
+def switch_to(symbol: str) -> None:
+    """Chart ``symbol`` first, keeping the others to compare (a callback: it runs before the
+    page, so it may set the pickers)."""
+    ss = st.session_state
+    ss["others"] = [x for x in ss.get("securities", []) if x != symbol]
+    ss["security"] = symbol
+    ss.pop("pick", None)
+    ss["switched"] = True  # the reading pane, which asked, reruns the page (dashboard.ui.reading)
+
+
+def _resolve(value: str, known: set[str]) -> str | None:
+    """What an investor typed (``03690``, ``1024.hk``, ``700``, ``美团``, ``mt``) as the stored
+    security it means; text that means none is noted."""
+    sym = value if value in known else resolve_in_store(value, security_index(generation()), known)
+    if sym is None:
+        st.session_state["typed_unknown"] = value
+    return sym
+
+
+def resolve_first(known: set[str]) -> None:
+    ss = st.session_state
+    previous = ss.get("securities", [])
+    value = ss.get("security")
+    sym = _resolve(value, known) if value else None
+    if sym is None:  # cleared, or typed nothing known: the chart stays
+        sym = previous[0] if previous else None
+    ss["security"] = sym
+    ss["others"] = [x for x in ss.get("others", []) if x != sym]
+    ss.pop("pick", None)
+
+
+def resolve_others(known: set[str]) -> None:
     ss = st.session_state
     out: list[str] = []
-    for value in ss.get("securities", []):
-        sym = value if value in known else resolve_in_store(value, security_index(generation()), known)
-        if sym is None:
-            ss["typed_unknown"] = value
-        elif sym not in out:
+    for value in ss.get("others", []):
+        sym = _resolve(value, known)
+        if sym is not None and sym not in out and sym != ss.get("security"):
             out.append(sym)
-    ss["securities"] = out
+    ss["others"] = out
 
 
 def date_range(securities: list[str], lang: str, notices: list[str]) -> tuple[date, date]:
