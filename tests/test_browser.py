@@ -212,14 +212,12 @@ def _finished_js() -> str:
 })();"""
 
 
-def test_one_pick_switches_the_security_and_reruns_only_the_view(server: str) -> None:
-    """Typing a code in the Security box and picking it charts that security, with its own
-    coverage, and reruns the view's fragment only, as a new date range does."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        pg = browser.new_page(viewport={"width": 1400, "height": 1200})
+def test_one_pick_switches_the_security_and_reruns_only_the_view(server: str, page) -> None:  # type: ignore[no-untyped-def]
+    """Typing a code in the Security box and entering it charts that security, and reruns the
+    view's fragment only, not the page."""
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1200})
+    try:
+        pg = context.new_page()
         pg.add_init_script(script=_finished_js())
         pg.goto(f"{server}/?s=3690.HK&from=2021-12-01&to=2021-12-31")
         pg.wait_for_selector(".js-plotly-plot .boxlayer .trace.boxes", timeout=60_000)
@@ -234,4 +232,5 @@ def test_one_pick_switches_the_security_and_reruns_only_the_view(server: str) ->
         assert "s=1024.HK&" in pg.url
         assert pg.get_by_text("1024.HK 快手-W").first.is_visible()
         assert pg.evaluate("() => window.__finished")[1:] == ["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"]
-        browser.close()
+    finally:
+        context.close()
