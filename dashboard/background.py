@@ -186,6 +186,16 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def server_stopping() -> None:
+    """The server has been asked to stop: from now on a wait, or a page that fails, parks (the
+    store's connections close as the interpreter exits, under a page still running)."""
+    _shutting_down.set()
+
+
+def stopping() -> bool:
+    return _shutting_down.is_set()
+
+
 def _park() -> None:
     while True:  # a daemon thread sleeping here is harmless while the interpreter exits
         time.sleep(3600)
@@ -239,6 +249,9 @@ def start_first_run(settings: Settings, demo_prices: bool = False) -> Work | Non
     if folder is None and not settings.fetch_on_start and not demo_prices:
         return None
     return start(settings, folder, fetch=settings.fetch_on_start, demo_prices=demo_prices)
+
+
+park = _park
 
 
 def stop_all(grace: float = STOP_GRACE) -> None:

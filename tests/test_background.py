@@ -149,3 +149,29 @@ def test_a_page_waiting_when_the_server_stops_goes_no_further(tmp_path: Path,
     waiter.start()
     waiter.join(0.5)
     assert waiter.is_alive() and not returned.is_set()  # parked for good
+
+
+def test_a_page_that_fails_while_the_server_stops_says_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The server's exit closes the store's connections under a page still running; its next
+    query fails ('Connection already closed'). That is not a failure to show or log with a
+    traceback: the page goes no further. Before the stop, a failure is still a sentence."""
+    import threading
+
+    import duckdb
+
+    from dashboard.ui.failures import guarded
+
+    def page() -> None:
+        con = duckdb.connect()
+        con.close()
+        con.execute("SELECT 1")  # duckdb.ConnectionException: Connection already closed!
+
+    monkeypatch.setattr(background, "_shutting_down", threading.Event())
+    background.server_stopping()
+    returned = threading.Event()
+    waiter = threading.Thread(target=lambda: (guarded(page)(), returned.set()), daemon=True)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and not returned.is_set()  # parked for good
+    assert not [r for r in caplog.records if r.name == "dashboard.ui"]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from dashboard import background
 from dashboard.errors import explain, log_to_stderr
 
 log = logging.getLogger("dashboard.ui")
@@ -49,6 +50,8 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except Exception as e:
+            if background.stopping():  # the store closed under it as the server exits: not a failure
+                background.park()
             show_failure(e)
             return None
 

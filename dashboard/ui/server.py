@@ -24,6 +24,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime import Runtime
 
+from dashboard import background
+
 log = logging.getLogger(__name__)
 
 _RERUN = ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN
@@ -86,6 +88,7 @@ def stop_quietly_on_signals() -> None:
         if server.should_exit and sig == signal.SIGINT:
             server.force_exit = True
         server.should_exit = True
+        background.server_stopping()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
