@@ -151,12 +151,12 @@ class Work:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._exited():
             if _shutting_down.is_set():
-                _park()
+                park()
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
         if _shutting_down.is_set():  # it ended because the server is stopping (stop_all): no further
-            _park()
+            park()
         self.status()
         return True
 
@@ -196,7 +196,7 @@ def stopping() -> bool:
     return _shutting_down.is_set()
 
 
-def _park() -> None:
+def park() -> None:
     while True:  # a daemon thread sleeping here is harmless while the interpreter exits
         time.sleep(3600)
 
@@ -249,9 +249,6 @@ def start_first_run(settings: Settings, demo_prices: bool = False) -> Work | Non
     if folder is None and not settings.fetch_on_start and not demo_prices:
         return None
     return start(settings, folder, fetch=settings.fetch_on_start, demo_prices=demo_prices)
-
-
-park = _park
 
 
 def stop_all(grace: float = STOP_GRACE) -> None:

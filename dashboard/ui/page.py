@@ -92,7 +92,7 @@ def page() -> None:
         st.toast(t("boot_prices_failed", lang, reason=failure_text(first.kind, first.reason, lang)),
                  icon=":material/cloud_off:")
     if overview.empty:
-        nothing_yet(bar, overview)
+        chosen(bar, overview, "chart")
         return
     view = st.segmented_control(t("view", lang), VIEWS, key="view", format_func=lambda v: t(f"view_{v}", lang),
                                 label_visibility="collapsed") or "chart"
@@ -104,10 +104,15 @@ def page() -> None:
         views(bar, overview, view)
 
 
-def nothing_yet(bar: Sidebar, overview: pd.DataFrame) -> None:
-    state = view_state(bar, overview, "chart")
-    st.info(t("no_securities", bar.lang))
+def chosen(bar: Sidebar, overview: pd.DataFrame, view: str) -> ViewState | None:
+    """The view's securities and dates (drawn in the sidebar by the calling fragment), written
+    to the URL; None, with a note, when there is nothing to show."""
+    state = view_state(bar, overview, view)
     write_url(state)
+    if not state.securities:
+        st.info(t("no_securities", bar.lang))
+        return None
+    return state
 
 
 # Fragments. Each view draws the sidebar's securities and dates itself, so picking a security or
@@ -119,10 +124,8 @@ def nothing_yet(bar: Sidebar, overview: pd.DataFrame) -> None:
 @st.fragment
 @guarded
 def explore(bar: Sidebar, overview: pd.DataFrame) -> None:
-    state = view_state(bar, overview, "chart")
-    write_url(state)
-    if not state.securities:
-        st.info(t("no_securities", bar.lang))
+    state = chosen(bar, overview, "chart")
+    if state is None:
         return
     picked = chart_view(state, overview, bar.lang)
     coverage_and_reading(state, overview, bar.lang, picked)
@@ -131,10 +134,8 @@ def explore(bar: Sidebar, overview: pd.DataFrame) -> None:
 @st.fragment
 @guarded
 def views(bar: Sidebar, overview: pd.DataFrame, view: str) -> None:
-    state = view_state(bar, overview, view)
-    write_url(state)
-    if not state.securities:
-        st.info(t("no_securities", bar.lang))
+    state = chosen(bar, overview, view)
+    if state is None:
         return
     if view == "compare":
         compare_view(state, overview, bar.lang)
@@ -153,10 +154,8 @@ def coverage_and_reading(state: ViewState, overview: pd.DataFrame, lang: str, pi
 @st.fragment
 @guarded
 def moves_and_reading(bar: Sidebar, overview: pd.DataFrame) -> None:
-    state = view_state(bar, overview, "moves")
-    if not state.securities:
-        write_url(state)
-        st.info(t("no_securities", bar.lang))
+    state = chosen(bar, overview, "moves")
+    if state is None:
         return
     left, right = st.columns([1, 1], gap="large")
     with left:

@@ -72,8 +72,9 @@ def view_state(bar: Sidebar, overview: pd.DataFrame, view: str) -> ViewState:
     lang = bar.lang
     notices: list[str] = []
     known = list(overview["symbol"])
+    stored = set(known)
     if "security" not in ss:  # from the URL (or a switch in the reading pane): the first is charted
-        chosen = [sym for sym in ss.get("securities", []) if sym in set(known)]
+        chosen = [sym for sym in ss.get("securities", []) if sym in stored]
         if not chosen and known:
             priced = overview[(overview["price_rows"] > 0) & (overview["articles"] > 0)]
             chosen = [(priced if not priced.empty else overview)["symbol"].iloc[0]]
@@ -83,13 +84,13 @@ def view_state(bar: Sidebar, overview: pd.DataFrame, view: str) -> ViewState:
     with bar.controls:
         first = st.selectbox(t("security", lang), known, key="security", format_func=label,
                              help=t("securities_help", lang), placeholder=t("pick_security", lang),
-                             accept_new_options=True, on_change=resolve_first, args=(set(known),))
+                             accept_new_options=True, on_change=resolve_first, args=(stored,))
         others = st.multiselect(t("compare_with", lang), known, key="others", format_func=label,
                                 help=t("compare_help", lang), placeholder=t("pick_security", lang),
-                                accept_new_options=True, on_change=resolve_others, args=(set(known),))
+                                accept_new_options=True, on_change=resolve_others, args=(stored,))
         if "typed_unknown" in ss:
             st.caption(t("unknown_typed", lang, value=ss.pop("typed_unknown")))
-        securities = list(dict.fromkeys(sym for sym in [first, *others] if sym in set(known)))
+        securities = list(dict.fromkeys(sym for sym in [first, *others] if sym in stored))
         ss["securities"] = securities
         start, end = date_range(securities, lang, notices)
     for n in notices:
