@@ -458,7 +458,7 @@ class Snapshot(SnapshotQueries):
         self._con_lock = threading.Lock()
         self._con = con if con is not None or lazy else duckdb.connect(str(path), read_only=True)
         self._closed = False
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         # opened on first use: a copy made by the read view's watcher thread is opened by the
@@ -483,6 +483,15 @@ class Snapshot(SnapshotQueries):
         finally:
             if self.copy:
                 shutil.rmtree(self.path.parent, ignore_errors=True)
+
+    def _close_at_exit(self) -> None:
+        # A page still running as the server exits may be inside a query on this connection
+        # (outside exit, readers are counted and a view closes only when its last is done).
+        # DuckDB refuses to close a busy connection; the process ending frees it.
+        try:
+            self.close()
+        except duckdb.ResourceInUseException:
+            pass
 
 
 class ReadView(CountedReaders):
