@@ -47,7 +47,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _running: set[Work] = set()
 _running_lock = threading.Lock()
-_shutting_down = threading.Event()
+_shutting_down = threading.Event()  # set as the server stops, or at exit
+_server_stopped = threading.Event()  # set by the server's signal handler only
 
 
 @dataclass
@@ -188,8 +189,32 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 def server_stopping() -> None:
     """The server has been asked to stop: from now on a wait, or a page that fails, parks (the
-    store's connections close as the interpreter exits, under a page still running)."""
+    store's connections close as the interpreter exits, under a page still running), and the
+    process ends after its exit handlers without finalizing the interpreter."""
     _shutting_down.set()
+    _server_stopped.set()
+
+
+def _end_without_finalizing() -> None:
+    """A stopped server's last exit handler (registered before every other of ours, so it runs
+    after them: the children are stopped, the snapshots closed). A page thread may still be
+    inside DuckDB; one that wakes there once the interpreter finalizes is unwound by
+    ``pthread_exit`` through DuckDB's C++ catch-all, which aborts the process ("terminate
+    called ... FATAL: exception not rethrown", exit 134). Ending here, nothing finalizes."""
+    if not _server_stopped.is_set():
+        return
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
+
+
+atexit.register(_end_without_finalizing)
 
 
 def stopping() -> bool:

@@ -168,6 +168,7 @@ def test_a_page_that_fails_while_the_server_stops_says_nothing(monkeypatch: pyte
         con.execute("SELECT 1")  # duckdb.ConnectionException: Connection already closed!
 
     monkeypatch.setattr(background, "_shutting_down", threading.Event())
+    monkeypatch.setattr(background, "_server_stopped", threading.Event())  # or pytest itself ends at exit
     background.server_stopping()
     returned = threading.Event()
     waiter = threading.Thread(target=lambda: (guarded(page)(), returned.set()), daemon=True)
@@ -175,3 +176,43 @@ def test_a_page_that_fails_while_the_server_stops_says_nothing(monkeypatch: pyte
     waiter.join(0.5)
     assert waiter.is_alive() and not returned.is_set()  # parked for good
     assert not [r for r in caplog.records if r.name == "dashboard.ui"]
+
+
+STOPPED_UNDER_QUERIES = """
+import sys, threading, time
+import duckdb
+from dashboard import background
+
+con = duckdb.connect()
+con.execute("CREATE TABLE t AS SELECT i, i::VARCHAR AS s FROM range(200000) r(i)")
+
+def page():
+    cur = con.cursor()
+    while True:
+        try:
+            cur.execute("SELECT s, i FROM t WHERE i % 7 = 1").fetchdf()
+        except Exception:
+            pass
+
+for _ in range(8):
+    threading.Thread(target=page, daemon=True).start()
+time.sleep(0.3)
+if sys.argv[1] == "stopped":
+    background.server_stopping()
+print("leaving", flush=True)
+"""
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_a_stopped_server_exits_cleanly_with_pages_inside_duckdb(run: int) -> None:
+    """Page threads still querying DuckDB as the server exits: the interpreter's finalization
+    unwinds a thread that wakes there through DuckDB's C++, and the process aborts ('terminate
+    called ... FATAL: exception not rethrown', exit 134; CI: test_sigterm_while_pages_render).
+    A server stopped by a signal ends after its exit handlers instead, with status 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", STOPPED_UNDER_QUERIES, "stopped"], capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "leaving" in done.stdout and "terminate called" not in done.stderr
