@@ -25,6 +25,7 @@ import atexit
 import dataclasses
 import faulthandler
 import json
+import logging
 import os
 import shutil
 import signal
@@ -203,8 +204,6 @@ def _end_without_finalizing() -> None:
     called ... FATAL: exception not rethrown", exit 134). Ending here, nothing finalizes."""
     if not _server_stopped.is_set():
         return
-    import logging
-
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
