@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,19 +49,6 @@ def sign_colour(value: float | None, lang: str) -> str:
         return ""
     up, down = UP_DOWN.get(lang, UP_DOWN["en"])
     return up if value > 0 else down
-
-
-def sign_style(lang: str) -> Callable[[object], str]:
-    """A ``Styler.map`` function colouring returns by sign:
-    ``frame.style.map(sign_style(lang), subset=["day0", "car"])``."""
-    def style(value: object) -> str:
-        try:
-            colour = sign_colour(float(value), lang)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return ""
-        return f"color: {colour}" if colour else ""
-
-    return style
 
 
 # readable hover boxes: dark text on white, framed in the trace's colour

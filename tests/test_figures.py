@@ -234,12 +234,6 @@ def test_returns_coloured_by_sign() -> None:
     assert figures.sign_colour(0.031, "en") == "#2ca02c" == figures.sign_colour(-0.01, "zh")
     assert figures.sign_colour(0.0, "en") == figures.sign_colour(None, "zh") == figures.sign_colour(
         float("nan"), "zh") == ""
-    style = figures.sign_style("zh")
-    frame = pd.DataFrame({"car": [0.05, -0.02, None, 0.0]})
-    css = frame.style.map(style, subset=["car"])._compute().ctx
-    assert css[(0, 0)] == [("color", "#d62728")] and css[(1, 0)] == [("color", "#2ca02c")]
-    assert (2, 0) not in css and (3, 0) not in css
-    assert style("n/a") == ""
 
 
 def test_article_count_words() -> None:
