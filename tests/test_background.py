@@ -4,9 +4,14 @@ reports back, and always stops when asked, its pool with it."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dashboard import background, ingest
@@ -118,8 +123,6 @@ def test_a_stop_without_grace_still_takes_the_stage_folder(tmp_path: Path, corpu
 
 
 def test_a_child_that_dies_says_so(tmp_path: Path, corpus_20k: Path) -> None:
-    import signal
-
     work = background.start(settings(tmp_path / "store.duckdb", corpus_20k), corpus_20k)
     time.sleep(0.5)
     os.killpg(work.pid, signal.SIGKILL)  # as the OOM killer would
@@ -135,10 +138,6 @@ def test_a_page_waiting_when_the_server_stops_goes_no_further(tmp_path: Path,
     the child. The wait must not return then, even though the child has ended: the page would go
     on into DuckDB while the interpreter finalizes, which aborts the process (it did, one stop in
     six, when the wait saw the child end before it saw the server stopping)."""
-    import subprocess
-    import sys
-    import threading
-
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()  # the child has ended ...
     work = background.Work(proc, tmp_path / "work")  # (its own folder: a Work removes it when done)
@@ -156,10 +155,6 @@ def test_a_page_that_fails_while_the_server_stops_says_nothing(monkeypatch: pyte
     """The server's exit closes the store's connections under a page still running; its next
     query fails ('Connection already closed'). That is not a failure to show or log with a
     traceback: the page goes no further. Before the stop, a failure is still a sentence."""
-    import threading
-
-    import duckdb
-
     from dashboard.ui.failures import guarded
 
     def page() -> None:
@@ -208,9 +203,6 @@ def test_a_stopped_server_exits_cleanly_with_pages_inside_duckdb(run: int) -> No
     unwinds a thread that wakes there through DuckDB's C++, and the process aborts ('terminate
     called ... FATAL: exception not rethrown', exit 134; CI: test_sigterm_while_pages_render).
     A server stopped by a signal ends after its exit handlers instead, with status 0."""
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-c", STOPPED_UNDER_QUERIES], capture_output=True,
                           text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr[-2000:]
