@@ -36,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dashboard.articles import (
@@ -51,7 +52,7 @@ from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
 from dashboard.securities import HOW_RANK
 from dashboard.store import Store
-from dashboard.store.duckdb import append_sorted, cluster_mentions, pid_alive
+from dashboard.store.duckdb import append_sorted_files, cluster_mentions, pid_alive
 
 POST_SUFFIXES = (".md", ".markdown")
 CHUNK = 1000  # files a worker parses per task (fewer, larger Parquet files merge faster)
@@ -266,15 +267,16 @@ _ARTICLE_SCHEMA = pa.schema([
     ("digest", pa.string()), ("text", pa.string()), ("dedup_key", pa.string()),
 ])
 # A mention row carries what the store's mentions table shows of its article (see SCHEMA), so
-# the merge appends it without joining the articles' text; a chunk's rows are sorted by symbol
-# and time, in small row groups, so a merge reads one range of symbols without the rest.
+# the merge appends it without joining the articles' text, and its text's size in bytes, so the
+# merge cuts its sort into groups without reading the texts (store.duckdb.append_sorted_files).
 _MENTION_SCHEMA = pa.schema(
     [(name, pa.string()) for name in ("path", "symbol", "code", "canonical", "market", "kind", "how", "name",
                                       "article_id")]
     + [("published_at", pa.timestamp("us", tz="UTC")), ("title", pa.string()), ("source", pa.string()),
        ("categories", pa.list_(pa.string())), ("url", pa.string()), ("text", pa.string()),
        ("named", pa.list_(pa.string()))])
-MENTION_ROW_GROUP = 256
+MENTION_COLUMNS = ["article_id", "symbol", "how", "name", "published_at", "title", "source", "categories", "url",
+                   "text", "named"]  # what the store's mentions table holds of a staged row
 _FILE_SCHEMA = pa.schema([
     ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("content_hash", pa.string()),
     ("status", pa.string()), ("reason", pa.string()), ("article_id", pa.string()), ("url", pa.string()),
@@ -294,11 +296,12 @@ class ParsedChunk:
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path,
-                   row_group_size: int | None = None) -> None:
+def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path, text_bytes: bool = False) -> None:
     table = pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
-    pq.write_table(table, path, compression="none", row_group_size=row_group_size)
+    if text_bytes:
+        table = table.append_column("text_bytes", pc.binary_length(table["text"]))
+    pq.write_table(table, path, compression="none")
 
 
 def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
@@ -359,9 +362,8 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     _write_parquet(rows, _FILE_SCHEMA, stage_dir / f"files-{number:06d}.parquet")
     if out.ok:
         _write_parquet(arts, _ARTICLE_SCHEMA, stage_dir / f"articles-{number:06d}.parquet")
-        ments.sort(key=lambda r: (r[1], r[9]))  # symbol, published_at
         _write_parquet([list(c) for c in zip(*ments, strict=True)] if ments else [[] for _ in _MENTION_SCHEMA],
-                       _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet", MENTION_ROW_GROUP)
+                       _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet", text_bytes=True)
     return out
 
 
@@ -870,8 +872,8 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
         # the mentions of the files that wrote their article, in order, a bounded group at a time
         con.execute(f"CREATE OR REPLACE TEMP TABLE unwritten AS "
                     f"SELECT DISTINCT path FROM {staged_mentions} ANTI JOIN written USING (path)")
-        append_sorted(con, "mentions", staged_mentions, "path NOT IN (SELECT path FROM unwritten)",
-                      "article_id, symbol, how, name, published_at, title, source, categories, url, text, named")
+        append_sorted_files(con, "mentions", glob.format("mentions"), MENTION_COLUMNS,
+                            Path(glob.replace("''", "'")).parent, "unwritten")
     released = con.execute(f"""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
             SELECT count(*) FROM ({near}) f JOIN file_rows r USING (path)

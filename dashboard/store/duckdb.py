@@ -16,6 +16,8 @@ uncommitted transaction back.
 from __future__ import annotations
 
 import atexit
+import glob
+import itertools
 import os
 import shutil
 import tempfile
@@ -29,6 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from dashboard.store.base import CountedReaders, SnapshotQueries, StoreBusy
 
@@ -711,6 +717,30 @@ SORT_GROUP = 48 * 2**20  # bytes of rows one sort holds (mentions carry their ar
 _TIME_KEY = "coalesce(published_at, '-infinity'::TIMESTAMPTZ)"
 
 
+def _group_bounds(con: duckdb.DuckDBPyConnection, source: str, where: str, size: str,
+                  key: str = _TIME_KEY) -> list[tuple[Any, Any, int]]:
+    """The first (symbol, key) of each group of about ``SORT_GROUP`` bytes (``size`` per row,
+    plus 256) in order of symbol and ``key``, each with the count of all rows: a sort of the
+    keys and sizes alone, never of the texts."""
+    return con.execute(f"""
+        WITH sized AS MATERIALIZED (  -- the sizes first: a window given size(text) holds the texts
+            SELECT symbol, {key} AS time_key, coalesce({size}, 0) + 256 AS size
+            FROM {source} WHERE {where}
+        ),
+        keyed AS (
+            SELECT symbol, time_key,
+                   floor(sum(size) OVER (ORDER BY symbol, time_key ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
+            FROM sized
+        ),
+        marked AS (
+            SELECT symbol, time_key, count(*) OVER () AS n,
+                   grp IS DISTINCT FROM lag(grp) OVER (ORDER BY symbol, time_key) AS starts
+            FROM keyed
+        )
+        SELECT symbol, time_key, n FROM marked WHERE starts ORDER BY symbol, time_key
+    """).fetchall()
+
+
 def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where: str = "TRUE",
                   columns: str = "* EXCLUDE (time_key)", size: str = "strlen(text)") -> int:
     """Append ``source``'s rows (where ``where`` holds) to ``table`` in order of symbol and time.
@@ -726,23 +756,7 @@ def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where
     if getattr(con, "kind", None) == "postgres":
         return _append_sorted_pg(con, table, source, where, columns)
     con.execute("SET parquet_metadata_cache = true")  # every group reads the same files' footers
-    bounds = con.execute(f"""
-        WITH sized AS MATERIALIZED (  -- the sizes first: a window given size(text) holds the texts
-            SELECT symbol, {_TIME_KEY} AS time_key, coalesce({size}, 0) + 256 AS size
-            FROM {source} WHERE {where}
-        ),
-        keyed AS (
-            SELECT symbol, time_key,
-                   floor(sum(size) OVER (ORDER BY symbol, time_key ROWS UNBOUNDED PRECEDING) / {SORT_GROUP}) AS grp
-            FROM sized
-        ),
-        marked AS (
-            SELECT symbol, time_key, count(*) OVER () AS n,
-                   grp IS DISTINCT FROM lag(grp) OVER (ORDER BY symbol, time_key) AS starts
-            FROM keyed
-        )
-        SELECT symbol, time_key, n FROM marked WHERE starts ORDER BY symbol, time_key
-    """).fetchall()
+    bounds = _group_bounds(con, source, where, size)
     if not bounds:
         return 0
     done = 0
@@ -765,6 +779,95 @@ def append_sorted(con: duckdb.DuckDBPyConnection, table: str, source: str, where
     if done != bounds[0][2]:
         raise RuntimeError(f"appending to {table} in order placed {done} of {bounds[0][2]} rows")
     return done
+
+
+_NO_TIME = -(2**63)  # a row without a time sorts first, as -infinity does in _TIME_KEY
+
+
+def append_sorted_files(con: duckdb.DuckDBPyConnection, table: str, pattern: str, columns: list[str],
+                        scratch: Path, skip: str) -> int:
+    """Append the rows of the Parquet files matching ``pattern`` (with ``symbol``,
+    ``published_at``, ``path`` and a ``text_bytes`` size), but those whose ``path`` is in table
+    ``skip``, to ``table``'s ``columns`` in order of symbol and time, as append_sorted does: the
+    mentions a fresh ingest staged.
+
+    append_sorted reads each group's range from every file, and DuckDB sorts each group with
+    its texts. Here the files are read once, each row sent to its group's Arrow file in
+    ``scratch``, and each group sorted by Arrow (a stable sort of indices, then one gather) and
+    inserted in that order by one thread. At 1M posts (1.3M rows, 2.3 GB of text) 43-51 s
+    instead of 80 s, the process at 656-683 MiB instead of 407 (both at 256 MB for DuckDB)."""
+    where = f"path NOT IN (SELECT path FROM {skip})"
+    if getattr(con, "kind", None) == "postgres":
+        return _append_sorted_pg(con, table, f"read_parquet('{pattern}')", where, ", ".join(columns))
+    files = sorted(glob.glob(pattern.replace("''", "'")))
+    if not files:
+        return 0
+    listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    bounds = _group_bounds(con, f"read_parquet({listed})", where, "text_bytes",
+                           f"coalesce(epoch_us(published_at), {_NO_TIME})")
+    if not bounds:
+        return 0
+    skip_paths = con.sql(f"SELECT path FROM {skip}").to_arrow_table()["path"].combine_chunks()
+    starts = [(sym, key) for sym, key, _ in bounds[1:]]
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    read = sorted({*columns, "symbol", "published_at", "path"})
+    try:
+        for first in range(0, len(files), 16):  # a few files at a time: tens of MB
+            rows = pa.concat_tables(pq.read_table(f, columns=read) for f in files[first:first + 16])
+            if len(skip_paths):
+                rows = rows.filter(pc.invert(pc.is_in(rows["path"], value_set=skip_paths)))
+            group = _group_of(rows, starts)
+            order = pc.sort_indices(group)
+            rows, group = rows.select(columns).take(order), pc.take(group, order).to_numpy()
+            cuts = [0, *(np.flatnonzero(np.diff(group)) + 1), len(group)]
+            for lo, hi in itertools.pairwise(cuts):
+                if hi > lo:
+                    k = int(group[lo])
+                    if k not in writers:
+                        writers[k] = pa.ipc.new_stream(scratch / f"group-{k:06d}.arrow", rows.schema)
+                    writers[k].write_table(rows.slice(lo, hi - lo))
+    finally:
+        for w in writers.values():
+            w.close()
+    done = 0
+    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    for k in sorted(writers):
+        path = scratch / f"group-{k:06d}.arrow"
+        with pa.memory_map(str(path)) as mapped:
+            rows = pa.ipc.open_stream(mapped).read_all()
+            keys = pa.table({"symbol": rows["symbol"], "time": _time_of(rows)})
+            rows = rows.take(pc.sort_indices(keys, sort_keys=[("symbol", "ascending"), ("time", "ascending")]))
+        path.unlink()
+        # inserted from a registered Arrow table, the texts stayed in memory until the commit
+        # (2.9 GiB at 1M posts); read from Parquet, DuckDB's memory limit holds
+        path = path.with_suffix(".parquet")
+        pq.write_table(rows, path, compression="none")
+        del rows
+        try:  # one thread reads the file: its rows reach the table in their order
+            con.execute("SET threads = 1")
+            done += con.execute(f"INSERT INTO {table} ({', '.join(columns)}) "
+                                f"SELECT {', '.join(columns)} FROM read_parquet($path)",
+                                {"path": str(path)}).fetchall()[0][0]
+        finally:
+            con.execute(f"SET threads = {threads}")
+        path.unlink()
+    if done != bounds[0][2]:
+        raise RuntimeError(f"appending to {table} in order placed {done} of {bounds[0][2]} rows")
+    return done
+
+
+def _time_of(rows: pa.Table) -> pa.ChunkedArray:
+    return pc.fill_null(pc.cast(rows["published_at"], pa.int64()), _NO_TIME)
+
+
+def _group_of(rows: pa.Table, starts: list[tuple[str, int]]) -> pa.Array:
+    """Each row's group: how many group starts (symbol, time) it is at or after."""
+    symbol, key = rows["symbol"], _time_of(rows)
+    group = pa.array(np.zeros(rows.num_rows, np.int32))
+    for sym, start in starts:
+        after = pc.or_(pc.greater(symbol, sym), pc.and_(pc.equal(symbol, sym), pc.greater_equal(key, start)))
+        group = pc.add(group, pc.cast(after, pa.int32()))
+    return group
 
 
 def _append_sorted_pg(con: Any, table: str, source: str, where: str, columns: str) -> int:
