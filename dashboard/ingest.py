@@ -46,7 +46,7 @@ from dashboard.articles import (
     parse_post,
     prefetch,
     read_bytes,
-    time_limit,
+    time_limits,
 )
 from dashboard.names import name_securities
 from dashboard.reactions import refresh_reactions
@@ -296,7 +296,8 @@ class ParsedChunk:
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path, text_bytes: bool = False) -> None:
+def _write_parquet(rows: list[tuple[object, ...]], schema: pa.Schema, path: Path, text_bytes: bool = False) -> None:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
     table = pa.Table.from_arrays(
         [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
     if text_bytes:
@@ -307,63 +308,61 @@ def _write_parquet(columns: list[list[object]], schema: pa.Schema, path: Path, t
 def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
     number, jobs, site_tz, max_bytes, stage = args
     out = ParsedChunk(files=len(jobs))
-    arts: list[list[object]] = [[] for _ in _ARTICLE_SCHEMA]
+    arts: list[tuple[object, ...]] = []  # rows, turned into columns once per chunk
     ments: list[tuple[object, ...]] = []
-    rows: list[list[object]] = [[] for _ in _FILE_SCHEMA]
+    rows: list[tuple[object, ...]] = []
+    record = rows.append
     racy = time.time_ns() - RACY_NS
     prefetch((path for path, _, _ in jobs), max_bytes)  # the disk reads ahead while we parse
 
-    def record(*values: object) -> None:
-        for col, value in zip(rows, values, strict=True):
-            col.append(value)
-
-    for path, known_hash, known_reason in jobs:
-        try:
-            st = os.stat(path)
-        except OSError:
-            out.files -= 1  # gone since the scan: the next run sees it removed
-            continue
-        size, mtime = st.st_size, (-1 if st.st_mtime_ns > racy else st.st_mtime_ns)
-        chash = None
-        try:
-            with time_limit(POST_TIME_LIMIT):  # no single file may hold up the run
-                raw = read_bytes(path, max_bytes, size)
-                chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
-                if chash == known_hash:
-                    out.same += 1
-                    if known_reason is not None:  # still the file that was rejected
-                        out.bad.append((path, known_reason))
-                    record(path, size, mtime, chash, "same", None, None, None, None)
-                    continue
-                a = parse_post(raw, path, site_tz, max_bytes)
-        except PostError as e:
-            out.bad.append((path, str(e)))
-            record(path, size, mtime, chash, "rejected", str(e), None, None, None)
-            continue
-        except Exception as e:  # a parser bug must not cost the rest of the folder
-            reason = f"could not parse: {type(e).__name__}: {e}"
-            out.bad.append((path, reason))
-            record(path, size, mtime, chash, "rejected", reason, None, None, None)
-            continue
-        out.ok += 1
-        out.warnings += [(path, w) for w in a.warnings]
-        record(path, size, mtime, chash, "ok", None, a.id, a.url, a.dedup_key)
-        published = int(a.published_at.timestamp() * 1e6)
-        for col, value in zip(arts, (path, a.id, a.title, published, a.categories, a.tags, a.url,
-                                     a.source, a.digest, a.text, a.dedup_key), strict=True):
-            col.append(value)
-        # every security the article names, main subjects first (one mention per security)
-        named = [m.security.symbol for m in sorted(a.mentions, key=lambda m: (HOW_RANK[m.how], m.security.symbol))]
-        for m in a.mentions:
-            sec = m.security
-            ments.append((path, sec.symbol, sec.code, sec.canonical, sec.market, sec.kind, m.how, m.name, a.id,
-                          published, a.title, a.source, a.categories, a.url, a.text, named))
+    with time_limits(POST_TIME_LIMIT) as each:  # no single file may hold up the run
+        for path, known_hash, known_reason in jobs:
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.files -= 1  # gone since the scan: the next run sees it removed
+                continue
+            size, mtime = st.st_size, (-1 if st.st_mtime_ns > racy else st.st_mtime_ns)
+            chash = None
+            try:
+                with each:
+                    raw = read_bytes(path, max_bytes, size)
+                    chash = hashlib.blake2b(raw, digest_size=16).hexdigest()
+                    if chash == known_hash:
+                        out.same += 1
+                        if known_reason is not None:  # still the file that was rejected
+                            out.bad.append((path, known_reason))
+                        record((path, size, mtime, chash, "same", None, None, None, None))
+                        continue
+                    a = parse_post(raw, path, site_tz, max_bytes)
+            except PostError as e:
+                out.bad.append((path, str(e)))
+                record((path, size, mtime, chash, "rejected", str(e), None, None, None))
+                continue
+            except Exception as e:  # a parser bug must not cost the rest of the folder
+                reason = f"could not parse: {type(e).__name__}: {e}"
+                out.bad.append((path, reason))
+                record((path, size, mtime, chash, "rejected", reason, None, None, None))
+                continue
+            out.ok += 1
+            if a.warnings:
+                out.warnings += [(path, w) for w in a.warnings]
+            record((path, size, mtime, chash, "ok", None, a.id, a.url, a.dedup_key))
+            published = int(a.published_at.timestamp() * 1e6)
+            arts.append((path, a.id, a.title, published, a.categories, a.tags, a.url, a.source, a.digest, a.text,
+                         a.dedup_key))
+            # every security the article names, main subjects first (one mention per security)
+            named = [m.security.symbol for m in a.mentions] if len(a.mentions) < 2 else [
+                m.security.symbol for m in sorted(a.mentions, key=lambda m: (HOW_RANK[m.how], m.security.symbol))]
+            for m in a.mentions:
+                sec = m.security
+                ments.append((path, sec.symbol, sec.code, sec.canonical, sec.market, sec.kind, m.how, m.name, a.id,
+                              published, a.title, a.source, a.categories, a.url, a.text, named))
     stage_dir = Path(stage)
     _write_parquet(rows, _FILE_SCHEMA, stage_dir / f"files-{number:06d}.parquet")
     if out.ok:
         _write_parquet(arts, _ARTICLE_SCHEMA, stage_dir / f"articles-{number:06d}.parquet")
-        _write_parquet([list(c) for c in zip(*ments, strict=True)] if ments else [[] for _ in _MENTION_SCHEMA],
-                       _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet", text_bytes=True)
+        _write_parquet(ments, _MENTION_SCHEMA, stage_dir / f"mentions-{number:06d}.parquet", text_bytes=True)
     return out
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.hostile import billion_laughs, hostile_posts, pathological_bodies
-from dashboard import articles
+from dashboard import articles, ingest
 from dashboard.articles import (
     EARLIEST_PUBLISHED,
     LATEST_PUBLISHED,
@@ -39,6 +39,7 @@ from dashboard.articles import (
     read_bytes,
     simple_front_matter,
     time_limit,
+    time_limits,
 )
 from dashboard.securities import _KEYTIP, EMBED_BLOCK, find_mentions
 
@@ -402,6 +403,108 @@ def test_time_limit_does_nothing_off_the_main_thread() -> None:
     t.start()
     t.join()
     assert result == ["finished"]
+
+
+def _busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def _blocks(each: object, delays: list[float]) -> list[str]:
+    got = []
+    for delay in delays:
+        try:
+            with each:  # type: ignore[attr-defined]
+                _busy(delay)
+            got.append("done")
+        except PostError as e:
+            got.append(str(e))
+    return got
+
+
+@pytest.mark.parametrize("outer", [False, True], ids=["alone", "inside an outer timer"])
+def test_time_limits_bound_each_block_of_a_run(outer: bool) -> None:
+    delays = [0.0, 1.5, 0.0, 0.2, 0.2, 0.2]  # the 0.2 s blocks add up past the limit: each has its own
+    fired: list[float] = []
+    def mine(signum: int, frame: object) -> None:
+        fired.append(time.monotonic())
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    saved = signal.setitimer(signal.ITIMER_REAL, 0)  # pytest-timeout's, when it uses signals
+    try:
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, 60)
+        began = time.monotonic()
+        with time_limits(0.3) as each:
+            got = _blocks(each, delays)
+        assert got == ["done", "took longer than 0.3 s to read; skipped", "done", "done", "done", "done"]
+        assert time.monotonic() - began < 2.0  # the slow block was cut short
+        assert signal.getsignal(signal.SIGALRM) is mine and not fired  # handed back
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 50 < left <= 60 if outer else left == 0  # an outer timer kept running; none left armed
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if saved[0]:
+            signal.setitimer(signal.ITIMER_REAL, *saved)
+    assert not fired
+
+
+def test_time_limits_report_a_block_that_swallows_the_error() -> None:
+    saved = signal.setitimer(signal.ITIMER_REAL, 0)
+    previous = signal.getsignal(signal.SIGALRM)
+    try:
+        with time_limits(0.2) as each:
+            with pytest.raises(PostError, match="took longer than 0.2 s"):
+                with each:
+                    try:
+                        time.sleep(5)
+                    except ValueError:  # PostError is a ValueError: code inside may catch it
+                        pass
+            with each:  # the next block is not blamed for it
+                time.sleep(0.1)
+        assert signal.getsignal(signal.SIGALRM) == previous
+    finally:
+        if saved[0]:
+            signal.setitimer(signal.ITIMER_REAL, *saved)
+
+
+def test_time_limits_do_nothing_off_the_main_thread() -> None:
+    result: list[object] = []
+
+    def work() -> None:
+        with time_limits(0.05) as each:
+            result.extend(_blocks(each, [0.2]))
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert result == ["done"]
+
+
+def _chunk_with_a_slow_post(paths: list[str]) -> ingest.ParsedChunk:
+    slow = articles.html_to_text
+    articles.html_to_text = lambda f: _slow_html_to_text(f) if "slow" in f else slow(f)  # in this worker
+    ingest._worker_init()
+    return ingest.parse_chunk((1, [(p, None, None) for p in paths], "Asia/Shanghai", 1 << 20,
+                               str(Path(paths[0]).parent)))
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs fork")
+def test_a_slow_post_in_a_workers_chunk_is_refused_and_the_rest_read(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    monkeypatch.setattr(ingest, "POST_TIME_LIMIT", 0.5)  # forked with the worker
+    paths = []
+    for name, body in [("a", "<p>one</p>"), ("b", "<p>slow</p>"), ("c", "<p>three</p>"), ("d", "<p>four</p>")]:
+        (tmp_path / f"{name}.md").write_bytes(post(f"title: {name}\ndate: {DATE}", body))
+        paths.append(str(tmp_path / f"{name}.md"))
+    began = time.monotonic()
+    with mp.get_context("fork").Pool(1) as pool:
+        chunk = pool.apply(_chunk_with_a_slow_post, (paths,))
+    assert time.monotonic() - began < 10
+    assert chunk.files == 4 and chunk.ok == 3
+    assert chunk.bad == [(paths[1], "took longer than 0.5 s to read; skipped")]
 
 
 def _bounded_slow_parse_in_worker(raw: bytes) -> str:
