@@ -326,7 +326,12 @@ _BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|h[1-6]|li|tr|blockquote|center|se
 # A tag: no '<' inside, quoted attribute values may hold '>' (eastmoney writes '<' as &lt;),
 # so a bare '<' in text stays text instead of swallowing everything to the next '>'.
 _TAG = re.compile(r"""<[^<>"']*+(?:(?:"[^<"]*+"|'[^<']*+')[^<>"']*+)*+>""")
-_SPACES = re.compile(r"[ \t\r\f\v\u3000\xa0]+")
+# Runs of spaces, tabs, ideographic and no-break spaces become one space. A translation and a
+# search for a literal run, done only where needed, cost a quarter of one pass of a character
+# class over the text (which regular expressions scan character by character).
+_SPACE_LIKE = "\t\r\f\v\u3000\xa0"
+_TO_SPACE = str.maketrans(dict.fromkeys(_SPACE_LIKE, " "))
+_SPACE_RUN = re.compile(" {2,}")
 _LOOKS_HTML = re.compile(r"<(?:p|div|span|br|a|strong|img|center|!--)[\s>/]", re.I)
 # Link text and target hold no '[' (as in CommonMark, where the innermost brackets link).
 _MD_IMAGE = re.compile(r"!\[[^\[\]]*+\]\([^)\[]*+\)")
@@ -447,12 +452,15 @@ def markdown_to_text(fragment: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    lines = (line.strip() for line in _SPACES.sub(" ", text).split("\n"))
-    return "\n".join(line for line in lines if line)
+    if any(c in text for c in _SPACE_LIKE):
+        text = text.translate(_TO_SPACE)
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
+    return "\n".join(filter(None, map(str.strip, text.split("\n"))))  # lines stripped, empty ones dropped
 
 
 def find_publisher(text: str) -> str | None:
-    m = _PUBLISHER.search(text)
+    m = _PUBLISHER.search(text) if "文章来源" in text else None  # a literal's search is the faster scan
     if m:
         return m.group(1).strip()
     last = text[-60:]  # flash news end with the publisher: "...。（澎湃新闻）"

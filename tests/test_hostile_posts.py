@@ -760,3 +760,16 @@ def test_markdown_to_text_matches_the_previous_patterns_without_nested_brackets(
     old = _OLD_MD_LINK.sub(r"\1", _OLD_MD_IMAGE.sub("", fragment))
     old = html.unescape(articles._MD_MARK.sub("", old))
     assert markdown_to_text(fragment) == old
+
+
+def _tidy_by_lines(text: str) -> str:
+    """What articles._tidy is defined to do, line by line."""
+    lines = (line.strip() for line in re.sub(r"[ \t\r\f\v\u3000\xa0]+", " ", text).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=" \t\r\f\v\u3000\xa0\n\x1c\x85\u2028\u2003\u200bab中。", max_size=40))
+@example("  a\u3000\u3000b \n\n\xa0 \n 中。\t\t")
+def test_tidy_collapses_space_runs_and_strips_lines(text: str) -> None:
+    assert articles._tidy(text) == _tidy_by_lines(text)
