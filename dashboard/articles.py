@@ -630,6 +630,15 @@ def time_limit(seconds: float | None) -> _TimeLimit:
     return _TimeLimit(seconds)
 
 
+def _can_time(seconds: float) -> bool:
+    """A limit is set and SIGALRM can enforce it: only in a process's main thread, not on Windows."""
+    return seconds > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def _too_slow(seconds: float) -> PostError:
+    return PostError(f"took longer than {seconds:g} s to read; skipped")
+
+
 class _TimeLimit:
     def __init__(self, seconds: float | None) -> None:
         self.seconds = float(seconds or 0)
@@ -637,8 +646,7 @@ class _TimeLimit:
         self._raised: PostError | None = None
 
     def __enter__(self) -> _TimeLimit:
-        if not (self.seconds > 0 and hasattr(signal, "setitimer")
-                and threading.current_thread() is threading.main_thread()):
+        if not _can_time(self.seconds):
             return self
         self._raised = None
         self._began = clock.monotonic()
@@ -654,7 +662,7 @@ class _TimeLimit:
             return
         if clock.monotonic() - self._began >= self.seconds - 0.001:
             self._restore()  # first, so that nothing after this can leave our handler armed
-            self._raised = PostError(f"took longer than {self.seconds:g} s to read; skipped")
+            self._raised = _too_slow(self.seconds)
             raise self._raised
         # The outer timer fell due first: hand its alarm on.
         self._restore(rearm_outer=False)
@@ -701,8 +709,7 @@ class _TimeLimits:
         self._raised: PostError | None = None
 
     def __enter__(self) -> Any:
-        if not (self.seconds > 0 and hasattr(signal, "setitimer")
-                and threading.current_thread() is threading.main_thread()):
+        if not _can_time(self.seconds):
             return self._each
         if signal.getitimer(signal.ITIMER_REAL)[0]:  # an outer timer: handed on block by block
             self._each = _TimeLimit(self.seconds)
@@ -716,7 +723,7 @@ class _TimeLimits:
         # a timer left from an earlier block (blocks do not disarm it) is ignored
         if self._armed and clock.monotonic() - self._began >= self.seconds - 0.001:
             self._armed = False
-            self._raised = PostError(f"took longer than {self.seconds:g} s to read; skipped")
+            self._raised = _too_slow(self.seconds)
             raise self._raised
 
     def __exit__(self, *exc: object) -> None:

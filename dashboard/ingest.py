@@ -352,8 +352,7 @@ def parse_chunk(args: tuple[int, list[Job], str, int, str]) -> ParsedChunk:
             arts.append((path, a.id, a.title, published, a.categories, a.tags, a.url, a.source, a.digest, a.text,
                          a.dedup_key))
             # every security the article names, main subjects first (one mention per security)
-            named = [m.security.symbol for m in a.mentions] if len(a.mentions) < 2 else [
-                m.security.symbol for m in sorted(a.mentions, key=lambda m: (HOW_RANK[m.how], m.security.symbol))]
+            named = [m.security.symbol for m in sorted(a.mentions, key=lambda m: (HOW_RANK[m.how], m.security.symbol))]
             for m in a.mentions:
                 sec = m.security
                 ments.append((path, sec.symbol, sec.code, sec.canonical, sec.market, sec.kind, m.how, m.name, a.id,

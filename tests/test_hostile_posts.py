@@ -336,10 +336,14 @@ def test_text_lt_in_html_is_kept_not_swallowed() -> None:
 # --- the per-file time bound -------------------------------------------------------------
 
 
-def _slow_html_to_text(fragment: str) -> str:
-    end = time.monotonic() + 30
-    while time.monotonic() < end:  # a parse that would block the run for 30 s
+def _busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
         pass
+
+
+def _slow_html_to_text(fragment: str) -> str:
+    _busy(30)  # a parse that would block the run for 30 s
     return fragment
 
 
@@ -403,12 +407,6 @@ def test_time_limit_does_nothing_off_the_main_thread() -> None:
     t.start()
     t.join()
     assert result == ["finished"]
-
-
-def _busy(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
 
 
 def _blocks(each: object, delays: list[float]) -> list[str]:
