@@ -20,6 +20,9 @@ rendered, the coverage table is present, no stale element is left and the app is
             until its chart and table are drawn (one pick: "Compare with" adds others).
   dates     type a later start year in the date range; timed from closing its calendar (which
             commits it; typing does not).
+            Both beside the same action on the minimal page with just those two controls
+            (minimal_app.py with BENCH_CONTROLS=1; DuckDB stores), in the same run: what
+            Streamlit and Plotly alone cost for it here.
   keyword   type a keyword, Enter, until the table changes; and the query alone
             (coverage.related_coverage with keyword=..., on the store).
   queries   related_coverage, session_markers, facets as the first paint calls them, on a
@@ -266,10 +269,10 @@ def split(drawn: dict[str, Any], t0_page: float | None = None) -> dict[str, floa
     return out
 
 
-def act_switch(page: Any, new: str, splits: dict[str, Any]) -> float:
+def act_switch(page: Any, new: str, splits: dict[str, Any], table: bool = True) -> float:
     """Switch to ``new`` in the Security box: type its code, pick it; until the new
-    chart and its table are drawn."""
-    before = wait_drawn(page)
+    chart and its table (with ``table``) are drawn."""
+    before = wait_drawn(page, need_table=table)
     box = page.get_by_role("combobox", name=LABELS["security"])
     box.click()
     box.fill(new)
@@ -278,14 +281,15 @@ def act_switch(page: Any, new: str, splits: dict[str, Any]) -> float:
     n = requests(page)
     t0 = time.perf_counter()
     option.click()
-    splits["switch"] = split(wait_drawn(page, change=("candles", "tables"), before=before, after=n))
+    change = ("candles", "tables") if table else ("candles",)
+    splits["switch"] = split(wait_drawn(page, need_table=table, change=change, before=before, after=n))
     return time.perf_counter() - t0
 
 
-def act_dates(page: Any, start: date, end: date, splits: dict[str, Any]) -> tuple[float, date]:
+def act_dates(page: Any, start: date, end: date, splits: dict[str, Any], table: bool = True) -> tuple[float, date]:
     """Type a later start year; the date input commits when its calendar closes or it loses
     focus (not on each digit, nor on Enter); timed from there."""
-    before = wait_drawn(page)
+    before = wait_drawn(page, need_table=table)
     new_start = _later_start(start, end)
     segment = page.get_by_role("spinbutton", name=LABELS["start_year"])
     segment.click()
@@ -296,7 +300,7 @@ def act_dates(page: Any, start: date, end: date, splits: dict[str, Any]) -> tupl
     page.keyboard.press("Escape")  # closing the calendar the click opened commits the date ...
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 10)  # ... else leaving the field does
     # the chart's new range
-    splits["dates"] = split(wait_drawn(page, change=("candles",), before=before, after=n))
+    splits["dates"] = split(wait_drawn(page, need_table=table, change=("candles",), before=before, after=n))
     return time.perf_counter() - t0, new_start
 
 
@@ -566,14 +570,32 @@ def new_page(browser: Any) -> Iterator[Any]:
 # --- measurements ------------------------------------------------------------------------
 
 
+def _floor_env(db: Path, t: Targets) -> dict[str, str]:
+    return {**app_env(db), "BENCH_SYMBOL": t.first, "BENCH_FROM": t.first_range[0].isoformat(),
+            "BENCH_TO": t.first_range[1].isoformat()}
+
+
 def measure_floor(browser: Any, db: Path, t: Targets) -> tuple[float, dict[str, float]]:
-    env = {**app_env(db), "BENCH_SYMBOL": t.first, "BENCH_FROM": t.first_range[0].isoformat(),
-           "BENCH_TO": t.first_range[1].isoformat()}
-    with streamlit_server(ROOT / "benchmarks" / "minimal_app.py", env) as server, new_page(browser) as page:
+    with streamlit_server(ROOT / "benchmarks" / "minimal_app.py", _floor_env(db, t)) as server, \
+            new_page(browser) as page:
         t0 = time.perf_counter()
         page.goto(server.url, wait_until="commit")
         drawn = wait_drawn(page, need_table=False, after=0)
         return time.perf_counter() - t0, split(drawn, 0.0)
+
+
+def measure_floor_actions(browser: Any, db: Path, t: Targets, steps: set[str]) -> dict[str, Any]:
+    """The same switch and date change on the minimal page with those two controls (a DuckDB
+    store only): what Streamlit and Plotly cost for them on this machine, in the same run."""
+    r: dict[str, Any] = {"splits": {}}
+    env = {**_floor_env(db, t), "BENCH_CONTROLS": "1"}
+    with streamlit_server(ROOT / "benchmarks" / "minimal_app.py", env) as server, new_page(browser) as page:
+        page.goto(server.url, wait_until="commit")
+        wait_drawn(page, need_table=False, after=0)
+        r["switch_s"] = act_switch(page, t.second, r["splits"], table=False)
+        if "dates" in steps:  # the floor keeps its range on a switch: the first security's
+            r["dates_s"], _ = act_dates(page, *t.first_range, r["splits"], table=False)
+    return r
 
 
 def measure_app(browser: Any, db: Path, t: Targets, steps: set[str], changes: int) -> dict[str, Any]:
@@ -686,6 +708,7 @@ class Result:
     targets: dict[str, Any]
     runs: list[dict[str, Any]] = field(default_factory=list)
     floor_s: list[float] = field(default_factory=list)
+    floor_actions: list[dict[str, Any]] = field(default_factory=list)
     queries: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
@@ -728,12 +751,22 @@ def rows_of(r: Result) -> dict[str, str]:
         where("floor")
         if r.floor_s:
             rows["  ratio app / floor"] = ratio_spread([a / f for a, f in zip(col("load_s"), r.floor_s)])
+    def against_floor(key: str, label: str) -> None:
+        """The same action on the minimal page with its controls, and the app's ratio to it."""
+        floors = [f.get(key) for f in r.floor_actions]
+        if not floors or None in floors:
+            return
+        rows[f"  minimal page with the controls: {label} (same runs)"] = spread(floors)
+        rows[f"  ratio app / minimal page ({label})"] = ratio_spread([a / f for a, f in zip(col(key), floors)])
+
     if col("switch_s"):
         rows["switch security"] = spread(col("switch_s"))
         where("switch")
+        against_floor("switch_s", "switch")
     if col("dates_s"):
         rows["change the date range"] = spread(col("dates_s"))
         where("dates")
+        against_floor("dates_s", "dates")
     if col("keyword_s"):
         rows["keyword filter (in the browser)"] = spread(col("keyword_s"))
         where("keyword")
@@ -829,13 +862,19 @@ def bench_size(size: int, db: Path, args: argparse.Namespace, browser: Any) -> R
             print(line, flush=True)
             continue
         floor, floor_split = measure_floor(browser, db, t)
+        actions = (measure_floor_actions(browser, db, t, steps)
+                   if steps & {"switch", "dates"} and isinstance(db, Path) else None)
         run = measure_app(browser, db, t, browser_steps, args.changes)
         run["splits"]["floor"] = floor_split
         result.floor_s.append(floor)
         result.runs.append(run)
         line += f" load {run['load_s']:.2f} s (floor {floor:.2f} s)"
-        line += "".join(f", {k[:-2]} {run[k]:.2f} s" for k in ("switch_s", "dates_s", "keyword_s")
-                        if k in run)
+        if actions is not None:
+            result.floor_actions.append(actions)
+        for k in ("switch_s", "dates_s", "keyword_s"):
+            if k in run:
+                line += f", {k[:-2]} {run[k]:.2f} s"
+                line += f" (floor {actions[k]:.2f} s)" if actions is not None and k in actions else ""
         if "changes" in run:
             ch = run["changes"]
             line += (f", RSS {ch['before']['rss_mib']:.0f} → {ch['after'][-1]['rss_mib']:.0f} MiB, "
