@@ -771,3 +771,32 @@ def _tidy_by_lines(text: str) -> str:
 @example("  a\u3000\u3000b \n\n\xa0 \n 中。\t\t")
 def test_tidy_collapses_space_runs_and_strips_lines(text: str) -> None:
     assert articles._tidy(text) == _tidy_by_lines(text)
+
+
+def _date_the_general_way(text: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    with monkeypatch.context() as m:
+        m.setattr(articles, "_PLAIN_DATE", re.compile(r"(?!)"))  # never: every text takes the regex path
+        return _published_or_reason(text)
+
+
+def _published_or_reason(text: str) -> object:
+    try:
+        return parse_published(text, "Asia/Shanghai")
+    except PostError as e:
+        return str(e)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.sampled_from(list("0123456789") * 4 + ["-", ":", " ", "T", "W", "Z", "+", ".", "２", "٣"]),
+                min_size=19, max_size=19).map("".join)
+       | st.builds("{:04d}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}".format, st.integers(0, 9999), st.integers(0, 13),
+                   st.integers(0, 32), st.sampled_from([" ", "T"]), st.integers(0, 25), st.integers(0, 61),
+                   st.integers(0, 61)))
+@example(text="2021-11-26 23:58:00")
+@example(text="2021-02-29 10:00:00")
+@example(text="2021-11-26 24:00:00")
+@example(text="２０２１-11-26 23:58:00")
+@example(text="2021-W47-5 23:58:00")
+def test_plain_dates_read_in_c_as_the_general_pattern_reads_them(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shortcut for eastmoney's "YYYY-MM-DD HH:MM:SS" gives what the general pattern gives, or its reason
+    assert _published_or_reason(text) == _date_the_general_way(text, monkeypatch)
