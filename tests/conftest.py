@@ -4,6 +4,7 @@ cleanly when it is absent, so a fresh clone still passes its own suite."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def pg_server() -> Iterator[PgServer]:
             pytest.fail(reason)
         pytest.skip(reason)
     server = PgServer(bindir)
+    before = set(_pg_work_dirs())
     try:
         server.start()
     except Exception as e:
@@ -65,6 +67,15 @@ def pg_server() -> Iterator[PgServer]:
         pytest.fail(f"PostgreSQL did not start: {e}")
     yield server
     server.stop()
+    for path in set(_pg_work_dirs()) - before:  # each test database's staging folder (PgStore.work_dir)
+        try:
+            path.rmdir()  # only if empty: a stage left behind is something to see
+        except OSError:
+            pass
+
+
+def _pg_work_dirs() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob("dashboard-pg-*"))
 
 
 def _has_user(name: str) -> bool:
