@@ -751,6 +751,7 @@ def rows_of(r: Result) -> dict[str, str]:
         where("floor")
         if r.floor_s:
             rows["  ratio app / floor"] = ratio_spread([a / f for a, f in zip(col("load_s"), r.floor_s)])
+
     def against_floor(key: str, label: str) -> None:
         """The same action on the minimal page with its controls, and the app's ratio to it."""
         floors = [f.get(key) for f in r.floor_actions]

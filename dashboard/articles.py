@@ -265,7 +265,7 @@ def parse_published(value: object, site_tz: str) -> datetime:
 
 
 def _date_from_text(text: str, tz: ZoneInfo) -> datetime:
-    if _PLAIN_DATE.fullmatch(text):  # the common "2021-11-26 23:58:00": read in C, a fifth of the time
+    if _PLAIN_DATE.fullmatch(text):  # the common "2021-11-26 23:58:00", read in C
         try:
             return datetime.fromisoformat(text).replace(tzinfo=tz)
         except ValueError:  # day 32, hour 25: said below
