@@ -350,3 +350,15 @@ def test_overlapping_folders_share_their_files(store: Store, tmp_path: Path) -> 
     outer = ingest_folder(store, folder)
     assert outer.removed == 1
     assert counts(store)[0] == 1
+
+
+def test_the_stores_connections_draw_no_duckdb_progress_bar(tmp_path: Path) -> None:
+    """DuckDB draws a bar on stdout for any query over 2 s (a 1M-post ingest has several), into
+    the CLI's output and glued to what a caller parses from it: the store's connections, for
+    writing and reading, have it off."""
+    setting = "SELECT current_setting('enable_progress_bar')"
+    store = open_store(tmp_path / "s.duckdb")
+    with store.write() as con:
+        assert con.execute(setting).fetchall() == [(False,)]
+    with store.read() as con:
+        assert con.execute(setting).fetchall() == [(False,)]

@@ -20,6 +20,9 @@ class StoreUnavailable(RuntimeError):
 
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+# DuckDB draws a progress bar on stdout for any query over 2 s: noise in the CLI's output, and
+# glued to whatever a caller reads from it
+QUIET = "SET enable_progress_bar = false"
 
 
 def is_url(target: object) -> bool:

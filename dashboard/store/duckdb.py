@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dashboard.store.base import CountedReaders, SnapshotQueries, StoreBusy
+from dashboard.store.base import QUIET, CountedReaders, SnapshotQueries, StoreBusy
 
 SCHEMA_VERSION = 4  # 2: significance columns in the reaction caches; 3: mentions, the per-security path;
                     # 4: reactions kept per (security, session), with the session of each article
@@ -314,7 +314,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=True) if read_only else _attach_for_writing(self.path)
+                con = duckdb.connect(str(self.path), read_only=True) if read_only else _attach_for_writing(self.path)
             except duckdb.Error as e:
                 if not _is_lock_error(e):
                     raise
@@ -325,6 +325,9 @@ class Store:
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 1.5, 1.0)
+                continue
+            con.execute(QUIET)
+            return con
 
     def _connect_current(self, timeout: float | None) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the store at this code's schema: an older file is
@@ -476,7 +479,7 @@ class Snapshot(SnapshotQueries):
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self._connection().cursor()
-        cur.execute("SET TimeZone = 'UTC'")
+        cur.execute(f"SET TimeZone = 'UTC'; {QUIET}")
         return cur
 
     def close(self) -> None:

@@ -47,7 +47,16 @@ import pyarrow.parquet as pq
 from psycopg import errors as pgerrors
 from psycopg.types.numeric import NumericBinaryLoader, NumericLoader
 
-from dashboard.store.base import CountedReaders, SnapshotQueries, StoreBusy, StoreUnavailable, redact, scrub, secrets_of
+from dashboard.store.base import (
+    QUIET,
+    CountedReaders,
+    SnapshotQueries,
+    StoreBusy,
+    StoreUnavailable,
+    redact,
+    scrub,
+    secrets_of,
+)
 from dashboard.store.dialect import Statement, null_keys, schema_for_postgres, translate
 
 WRITE_LOCK = 0x6E657773  # the advisory lock every writer holds ("news")
@@ -221,6 +230,7 @@ def _duck() -> Iterator[duckdb.DuckDBPyConnection]:
     with _DUCK_LOCK:
         if _DUCK is None:
             _DUCK = duckdb.connect()
+            _DUCK.execute(QUIET)
         cur = _DUCK.cursor()
     try:
         cur.execute("SET TimeZone = 'UTC'")
@@ -506,7 +516,7 @@ def local_duckdb(con: PgConnection, reads: Mapping[str, Sequence[str] | None],
 
     duck = duckdb.connect()
     try:
-        duck.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = false")
+        duck.execute(f"SET TimeZone = 'UTC'; SET preserve_insertion_order = false; {QUIET}")
         duck.execute(SCHEMA)
         for table, columns in reads.items():
             data = con.table_arrow(table, columns)
