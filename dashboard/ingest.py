@@ -857,7 +857,7 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
         # aggregation of the texts, 7 s and most of the write memory at 100k posts) is kept for
         # the case where it does not
         once = con.execute("SELECT count(*) = count(DISTINCT article_id) FROM written").fetchall()[0][0]
-        con.execute(f"""
+        articles_and_securities = f"""
             INSERT INTO articles
             SELECT {"" if once else "DISTINCT ON (s.article_id)"} s.article_id, title, published_at, categories,
                    tags, url, source, digest, text, dedup_key, s.path, now()
@@ -866,12 +866,14 @@ def _write(con: duckdb.DuckDBPyConnection, glob: str, has: dict[str, bool], root
             SELECT DISTINCT ON (symbol) symbol, code, canonical, market, kind, NULL, NULL
             FROM {staged_mentions} m SEMI JOIN written w ON w.path = m.path
             WHERE symbol NOT IN (SELECT symbol FROM securities);
-        """)
-        # the mentions of the files that wrote their article, in order, a bounded group at a time
+        """
+        # the mentions of the files that wrote their article, in order, a bounded group at a
+        # time; the articles are inserted while the mentions are spread to their groups
         con.execute(f"CREATE OR REPLACE TEMP TABLE unwritten AS "
                     f"SELECT DISTINCT path FROM {staged_mentions} ANTI JOIN written USING (path)")
         append_sorted_files(con, "mentions", glob.format("mentions"), MENTION_COLUMNS,
-                            Path(glob.replace("''", "'")).parent, "unwritten")
+                            Path(glob.replace("''", "'")).parent, "unwritten",
+                            meanwhile=lambda: con.execute(articles_and_securities))
     released = con.execute(f"""
         SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM replaced) + (
             SELECT count(*) FROM ({near}) f JOIN file_rows r USING (path)

@@ -120,3 +120,45 @@ def test_writers_keep_row_groups_small(tmp_path: Path) -> None:
     groups = row_groups(store, "prices")
     assert sum(groups) == 150_000
     assert max(groups) <= size and len(groups) >= 150_000 // size
+
+
+@pytest.mark.parametrize("fails", ["articles insert", "spread"])
+def test_a_failure_on_either_side_of_the_overlapped_merge_loses_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str) -> None:
+    """The articles are inserted while another thread spreads the mentions to their groups: a
+    failure of either is the ingest's error, the other side is waited for, and the store keeps
+    what it held (one transaction)."""
+    import threading
+
+    import dashboard.ingest as ingest_mod
+
+    folder = tmp_path / "posts"
+    write_news(folder, 40, seed=3)
+    store = Store(tmp_path / "s.duckdb")
+    ingest_folder(store, folder)
+    before = mentions(store)
+    write_news(folder, 40, seed=4)
+    real = store_mod.append_sorted_files
+
+    def failing_articles(*args: object, meanwhile: object = None, **kwargs: object) -> int:
+        def then_fail() -> None:
+            meanwhile()  # type: ignore[operator]
+            raise RuntimeError("disk full")
+        return real(*args, meanwhile=then_fail, **kwargs)  # type: ignore[arg-type]
+
+    def failing_spread(*args: object) -> object:
+        raise RuntimeError("disk full")
+
+    if fails == "articles insert":
+        monkeypatch.setattr(ingest_mod, "append_sorted_files", failing_articles)
+    else:
+        monkeypatch.setattr(store_mod, "_group_of", failing_spread)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_folder(store, folder)
+    assert not [t for t in threading.enumerate() if t.name == "append-spread"]
+    pd.testing.assert_frame_equal(mentions(store), before)
+    with store.read() as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == 40
+    monkeypatch.undo()
+    assert ingest_folder(store, folder).new == 40  # and the next run does it all
+    assert len(mentions(store)) > len(before)

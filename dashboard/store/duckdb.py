@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -788,7 +788,7 @@ _NO_TIME = -(2**63)  # a row without a time sorts first, as -infinity does in _T
 
 
 def append_sorted_files(con: duckdb.DuckDBPyConnection, table: str, pattern: str, columns: list[str],
-                        scratch: Path, skip: str) -> int:
+                        scratch: Path, skip: str, meanwhile: Callable[[], object] | None = None) -> int:
     """Append the rows of the Parquet files matching ``pattern`` (with ``symbol``,
     ``published_at``, ``path`` and a ``text_bytes`` size), but those whose ``path`` is in table
     ``skip``, to ``table``'s ``columns`` in order of symbol and time, as append_sorted does: the
@@ -798,40 +798,76 @@ def append_sorted_files(con: duckdb.DuckDBPyConnection, table: str, pattern: str
     its texts. Here the files are read once, each row sent to its group's Arrow file in
     ``scratch``, and each group sorted by Arrow (a stable sort of indices, then one gather) and
     inserted in that order by one thread. At 1M posts (1.3M rows, 2.3 GB of text) 43-51 s
-    instead of 80 s, the process at 656-683 MiB instead of 407 (both at 256 MB for DuckDB)."""
+    instead of 80 s, the process at 656-683 MiB instead of 407 (both at 256 MB for DuckDB).
+
+    ``meanwhile``, work of the caller's on ``con``, runs while the rows are spread to their
+    groups in another thread (Arrow's work, done without the GIL): the merge of an ingest
+    otherwise leaves one of two cores idle."""
     where = f"path NOT IN (SELECT path FROM {skip})"
-    if getattr(con, "kind", None) == "postgres":
-        return _append_sorted_pg(con, table, f"read_parquet('{pattern}')", where, ", ".join(columns))
     files = sorted(glob.glob(pattern.replace("''", "'")))
-    if not files:
-        return 0
+    if getattr(con, "kind", None) == "postgres" or not files:
+        if meanwhile is not None:
+            meanwhile()
+        if not files:
+            return 0
+        return _append_sorted_pg(con, table, f"read_parquet('{pattern}')", where, ", ".join(columns))
     listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     bounds = _group_bounds(con, f"read_parquet({listed})", where, "text_bytes",
                            f"coalesce(epoch_us(published_at), {_NO_TIME})")
     if not bounds:
+        if meanwhile is not None:
+            meanwhile()
         return 0
     skip_paths = con.sql(f"SELECT path FROM {skip}").to_arrow_table()["path"].combine_chunks()
     starts = [(sym, key) for sym, key, _ in bounds[1:]]
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     read = sorted({*columns, "symbol", "published_at", "path"})
-    try:
-        for first in range(0, len(files), 16):  # a few files at a time: tens of MB
-            rows = pa.concat_tables(pq.read_table(f, columns=read) for f in files[first:first + 16])
-            if len(skip_paths):
-                rows = rows.filter(pc.invert(pc.is_in(rows["path"], value_set=skip_paths)))
-            group = _group_of(rows, starts)
-            order = pc.sort_indices(group)
-            rows, group = rows.select(columns).take(order), pc.take(group, order).to_numpy()
-            cuts = [0, *(np.flatnonzero(np.diff(group)) + 1), len(group)]
-            for lo, hi in itertools.pairwise(cuts):
-                if hi > lo:
-                    k = int(group[lo])
-                    if k not in writers:
-                        writers[k] = pa.ipc.new_stream(scratch / f"group-{k:06d}.arrow", rows.schema)
-                    writers[k].write_table(rows.slice(lo, hi - lo))
-    finally:
-        for w in writers.values():
-            w.close()
+    stop = threading.Event()
+
+    def spread() -> None:
+        try:
+            for first in range(0, len(files), 16):  # a few files at a time: tens of MB
+                if stop.is_set():
+                    return
+                rows = pa.concat_tables(pq.read_table(f, columns=read) for f in files[first:first + 16])
+                if len(skip_paths):
+                    rows = rows.filter(pc.invert(pc.is_in(rows["path"], value_set=skip_paths)))
+                group = _group_of(rows, starts)
+                order = pc.sort_indices(group)
+                rows, group = rows.select(columns).take(order), pc.take(group, order).to_numpy()
+                cuts = [0, *(np.flatnonzero(np.diff(group)) + 1), len(group)]
+                for lo, hi in itertools.pairwise(cuts):
+                    if hi > lo:
+                        k = int(group[lo])
+                        if k not in writers:
+                            writers[k] = pa.ipc.new_stream(scratch / f"group-{k:06d}.arrow", rows.schema)
+                        writers[k].write_table(rows.slice(lo, hi - lo))
+        finally:
+            for w in writers.values():
+                w.close()
+
+    if meanwhile is None:
+        spread()
+    else:
+        failed: list[BaseException] = []
+
+        def spread_or_fail() -> None:
+            try:
+                spread()
+            except BaseException as e:
+                failed.append(e)
+
+        spreader = threading.Thread(target=spread_or_fail, name="append-spread", daemon=True)
+        spreader.start()
+        try:
+            meanwhile()
+        except BaseException:
+            stop.set()  # the write fails: the spread need not finish
+            raise
+        finally:
+            spreader.join()
+        if failed:
+            raise failed[0]
     done = 0
     threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
     for k in sorted(writers):
