@@ -355,10 +355,26 @@ def test_overlapping_folders_share_their_files(store: Store, tmp_path: Path) -> 
 def test_the_stores_connections_draw_no_duckdb_progress_bar(tmp_path: Path) -> None:
     """DuckDB draws a bar on stdout for any query over 2 s (a 1M-post ingest has several), into
     the CLI's output and glued to what a caller parses from it: the store's connections, for
-    writing and reading, have it off."""
+    writing and for reading (a snapshot copy, the app's read view of the file itself), have it
+    off. The reads in a fresh process: there, DuckDB's default (on) is what they would have."""
     setting = "SELECT current_setting('enable_progress_bar')"
     store = open_store(tmp_path / "s.duckdb")
     with store.write() as con:
         assert con.execute(setting).fetchall() == [(False,)]
-    with store.read() as con:
-        assert con.execute(setting).fetchall() == [(False,)]
+    code = textwrap.dedent(f"""
+        from dashboard.store import open_store, read_view
+        store = open_store({str(tmp_path / "s.duckdb")!r})
+        setting = {setting!r}
+        with store.read() as con:
+            print(con.execute(setting).fetchall()[0][0])
+        snapshot = store.snapshot()
+        print(snapshot.cursor().execute(setting).fetchall()[0][0])
+        snapshot.close()
+        view = read_view(store)
+        with view.reading() as snap:
+            print(snap.cursor().execute(setting).fetchall()[0][0])
+        view.close()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["False", "False", "False"]

@@ -25,6 +25,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,11 +242,17 @@ class NotAStore(RuntimeError):
 ROW_GROUP_SIZE = 16_384
 
 
+def _read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute(QUIET)  # its cursors keep it
+    return con
+
+
 def _attach_for_writing(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     try:
         quoted = str(path).replace("'", "''")
-        con.execute(f"ATTACH '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE}); USE store")
+        con.execute(f"ATTACH '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE}); USE store; {QUIET}")
     except BaseException:
         con.close()
         raise
@@ -314,7 +321,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=True) if read_only else _attach_for_writing(self.path)
+                return _read_only(self.path) if read_only else _attach_for_writing(self.path)
             except duckdb.Error as e:
                 if not _is_lock_error(e):
                     raise
@@ -325,9 +332,6 @@ class Store:
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 1.5, 1.0)
-                continue
-            con.execute(QUIET)
-            return con
 
     def _connect_current(self, timeout: float | None) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the store at this code's schema: an older file is
@@ -465,7 +469,7 @@ class Snapshot(SnapshotQueries):
         self.generation = generation
         self.copy = copy
         self._con_lock = threading.Lock()
-        self._con = con if con is not None or lazy else duckdb.connect(str(path), read_only=True)
+        self._con = con if con is not None or lazy else _read_only(path)
         self._closed = False
         atexit.register(self._close_at_exit)
 
@@ -474,12 +478,12 @@ class Snapshot(SnapshotQueries):
         # thread that queries it, so that thread never calls into DuckDB itself
         with self._con_lock:
             if self._con is None:
-                self._con = duckdb.connect(str(self.path), read_only=True)
+                self._con = _read_only(self.path)
             return self._con
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._connection().cursor()
-        cur.execute(f"SET TimeZone = 'UTC'; {QUIET}")
+        cur = self._connection().cursor()  # with the connection's QUIET: not set again per query
+        cur.execute("SET TimeZone = 'UTC'")
         return cur
 
     def close(self) -> None:
@@ -788,7 +792,7 @@ _NO_TIME = -(2**63)  # a row without a time sorts first, as -infinity does in _T
 
 
 def append_sorted_files(con: duckdb.DuckDBPyConnection, table: str, pattern: str, columns: list[str],
-                        scratch: Path, skip: str, meanwhile: Callable[[], object] | None = None) -> int:
+                        scratch: Path, skip: str, meanwhile: Callable[[], object] = lambda: None) -> int:
     """Append the rows of the Parquet files matching ``pattern`` (with ``symbol``,
     ``published_at``, ``path`` and a ``text_bytes`` size), but those whose ``path`` is in table
     ``skip``, to ``table``'s ``columns`` in order of symbol and time, as append_sorted does: the
@@ -806,17 +810,13 @@ def append_sorted_files(con: duckdb.DuckDBPyConnection, table: str, pattern: str
     where = f"path NOT IN (SELECT path FROM {skip})"
     files = sorted(glob.glob(pattern.replace("''", "'")))
     if getattr(con, "kind", None) == "postgres" or not files:
-        if meanwhile is not None:
-            meanwhile()
-        if not files:
-            return 0
-        return _append_sorted_pg(con, table, f"read_parquet('{pattern}')", where, ", ".join(columns))
+        meanwhile()
+        return _append_sorted_pg(con, table, f"read_parquet('{pattern}')", where, ", ".join(columns)) if files else 0
     listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
     bounds = _group_bounds(con, f"read_parquet({listed})", where, "text_bytes",
                            f"coalesce(epoch_us(published_at), {_NO_TIME})")
     if not bounds:
-        if meanwhile is not None:
-            meanwhile()
+        meanwhile()
         return 0
     skip_paths = con.sql(f"SELECT path FROM {skip}").to_arrow_table()["path"].combine_chunks()
     starts = [(sym, key) for sym, key, _ in bounds[1:]]
@@ -846,28 +846,14 @@ def append_sorted_files(con: duckdb.DuckDBPyConnection, table: str, pattern: str
             for w in writers.values():
                 w.close()
 
-    if meanwhile is None:
-        spread()
-    else:
-        failed: list[BaseException] = []
-
-        def spread_or_fail() -> None:
-            try:
-                spread()
-            except BaseException as e:
-                failed.append(e)
-
-        spreader = threading.Thread(target=spread_or_fail, name="append-spread", daemon=True)
-        spreader.start()
+    with ThreadPoolExecutor(1, thread_name_prefix="append-spread") as pool:  # waits for it on leaving
+        spreading = pool.submit(spread)
         try:
             meanwhile()
         except BaseException:
             stop.set()  # the write fails: the spread need not finish
             raise
-        finally:
-            spreader.join()
-        if failed:
-            raise failed[0]
+        spreading.result()  # its error, if any
     done = 0
     threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
     for k in sorted(writers):
